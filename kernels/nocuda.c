@@ -1,0 +1,20 @@
+/* nocuda.c - the kernels/ API when fp4sim is configured without CUDA: every
+ * call reports FP4K_ERR_NOT_BUILT so callers (and GPU tests) can say so. */
+#include "fp4kernels.h"
+
+const char *fp4k_last_error(void) { return "fp4sim was built without CUDA"; }
+int fp4k_built_with_cuda(void) { return 0; }
+int fp4k_device_count(void) { return 0; }
+fp4k_status fp4k_get_device_info(int device, fp4k_device_info *out) {
+    (void)device;
+    (void)out;
+    return FP4K_ERR_NOT_BUILT;
+}
+fp4k_status fp4k_f32_to_e2m1_rne_sat(uint8_t *dst, const float *src, int64_t n) {
+    (void)dst, (void)src, (void)n;
+    return FP4K_ERR_NOT_BUILT;
+}
+fp4k_status fp4k_f32_to_e4m3_rne_sat(uint8_t *dst, const float *src, int64_t n) {
+    (void)dst, (void)src, (void)n;
+    return FP4K_ERR_NOT_BUILT;
+}
