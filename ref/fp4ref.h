@@ -269,8 +269,22 @@ void fp4_f32_to_e4m3_rne_sat(uint8_t *dst, const float *src, int64_t n);
 /* Which SIMD variant the fast kernels use on this machine ("avx512", "avx2",
  * "portable"). */
 const char *fp4_simd_level(void);
+/* Forces a SIMD variant for tests and benchmarks ("avx512", "avx2",
+ * "portable"; NULL or "auto" = the best this CPU supports). Every variant
+ * gives the same bits; only speed changes. Process-wide. Returns 0, or -1
+ * for an unknown name or one this CPU / build lacks (nothing changed). */
+int fp4_simd_set(const char *level);
+/* Decodes n codes of format f (src as fp4_format_code_bytes(f) wide
+ * integers) to FP32, each as the scalar f##_to_f32 / (float)fp4_to_f64 does:
+ * exact for every format but F64 (rounded by the FPU), NaN codes give a NaN
+ * with the code's sign, codes >= fp4_format_ncodes(f) give NaN. 1-byte
+ * formats go through a 256-entry table. Returns 0, or -1 for bad arguments. */
+int fp4_codes_to_f32(fp4_format f, float *dst, const void *src, int64_t n);
 
 #ifdef __cplusplus
 }
 #endif
+
+#include "fp4gemm.h" /* exact NVFP4 GEMM oracle, fp4_last_error */
+
 #endif /* FP4REF_H */

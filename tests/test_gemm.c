@@ -1,0 +1,282 @@
+/* test_gemm.c - the exact NVFP4 GEMM oracle against MPFR, bit for bit, plus
+ * the non-exact reference modes against straightforward re-implementations,
+ * hand-derived cases, special scales, bad arguments and thread-count
+ * independence.
+ *
+ * MPFR side: each output is sum_k (a_k*sa)(b_k*sb) computed with mpfr_sum at
+ * a precision large enough to be exact, multiplied by alpha*gA*gB and added
+ * to beta*C exactly, then rounded once to the output format with the
+ * format's exponent range and subnormals (mpfr_check_range +
+ * mpfr_subnormalize) - no code shared with ref/gemm.c. */
+#include "fp4ref.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <mpfr.h>
+#include <omp.h>
+#include <string.h>
+
+static const double k_e2m1[16] = {0, .5, 1, 1.5, 2, 3, 4, 6, -0.0, -.5, -1, -1.5, -2, -3, -4, -6};
+
+typedef struct mat {
+    int64_t rows, k;
+    uint8_t *codes, *scales;
+    fp4_nvfp4_matrix m;
+} mat;
+
+static double ue4m3_value(uint8_t b) { return fp4_to_f64(FP4_FMT_UE4M3, b); }
+
+/* Random matrix; scale_kind: 0 random finite (incl. zero, subnormal, 448),
+ * 1 all 0x38 (1.0). */
+static mat mat_make(int64_t rows, int64_t k, uint32_t stream, int scale_kind, float g) {
+    mat x = {rows, k, malloc((size_t)(rows * k / 2 + 1)), malloc((size_t)(rows * k / 16 + 1)), {0}};
+    uint64_t seed = fp4t_seed();
+    for (int64_t i = 0; i < rows * k / 2; i++) x.codes[i] = (uint8_t)fp4t_rand32(seed, stream, i);
+    for (int64_t i = 0; i < rows * k / 16; i++) {
+        uint32_t r = fp4t_rand32(seed, stream + 1000, i);
+        uint8_t b = (uint8_t)(r % 0x7F); /* 0x00..0x7E: every finite UE4M3 */
+        if ((r >> 8) % 16 == 0) b = 0x7E;
+        if ((r >> 8) % 16 == 1) b = (uint8_t)((r >> 16) % 8); /* zero / subnormal */
+        x.scales[i] = scale_kind == 1 ? 0x38 : b;
+    }
+    x.m = (fp4_nvfp4_matrix){rows, k, x.codes, x.scales, g};
+    return x;
+}
+
+static void mat_free(mat *x) { free(x->codes), free(x->scales); }
+
+static double elem(const mat *x, int64_t r, int64_t c) {
+    uint8_t byte = x->codes[r * (x->k / 2) + c / 2];
+    uint8_t code = (c & 1) ? byte >> 4 : byte & 0xF;
+    return k_e2m1[code] * ue4m3_value(x->scales[r * (x->k / 16) + c / 16]);
+}
+
+static mpfr_exp_t g_emin, g_emax;
+
+/* MPFR rounding of `exact` into format f (f32/f16/bf16) in mode rnd. */
+static uint64_t mpfr_round_to(fp4_format f, mpfr_t exact, mpfr_rnd_t rnd) {
+    const fp4_format_info *fi = fp4_format_get(f);
+    int prec = fi->mbits + 1;
+    mpfr_set_emin(fi->emin - fi->mbits + 1); /* MPFR exponents: x = m * 2^e, m in [1/2, 1) */
+    mpfr_set_emax(fi->emax + 1);
+    mpfr_t r;
+    mpfr_init2(r, prec);
+    int t = mpfr_set(r, exact, rnd);
+    t = mpfr_check_range(r, t, rnd);
+    mpfr_subnormalize(r, t, rnd);
+    double d = mpfr_get_d(r, MPFR_RNDN); /* exact: r fits a double */
+    mpfr_clear(r);
+    mpfr_set_emin(g_emin);
+    mpfr_set_emax(g_emax);
+    uint64_t code = 0;
+    fp4_cvt_opts o = {FP4_RNE, FP4_POLICY_NOSAT, 0, 0, 0}; /* d is representable: exact */
+    fp4_encode_f64(f, d, &o, &code, NULL);
+    return code;
+}
+
+static mpfr_rnd_t to_mpfr_rnd(fp4_round r) {
+    switch (r) {
+    case FP4_RZ: return MPFR_RNDZ;
+    case FP4_RU: return MPFR_RNDU;
+    case FP4_RD: return MPFR_RNDD;
+    default: return MPFR_RNDN;
+    }
+}
+
+/* Exact expected output code for (m, n) via MPFR. */
+static uint64_t mpfr_output(const mat *A, const mat *B, const float *C, int64_t m, int64_t n,
+                            const fp4_gemm_opts *o) {
+    int64_t K = A->k;
+    mpfr_t *terms = malloc((size_t)K * sizeof *terms);
+    mpfr_ptr *ptrs = malloc((size_t)K * sizeof *ptrs);
+    for (int64_t k = 0; k < K; k++) {
+        mpfr_init2(terms[k], 64);
+        mpfr_set_d(terms[k], elem(A, m, k), MPFR_RNDN);       /* exact: <= 6 bits */
+        mpfr_mul_d(terms[k], terms[k], elem(B, n, k), MPFR_RNDN); /* exact: <= 12 bits */
+        ptrs[k] = terms[k];
+    }
+    mpfr_t s, c;
+    mpfr_init2(s, 2048); /* exact for any test shape (terms span < 2^60 * K) */
+    mpfr_init2(c, 2048);
+    mpfr_sum(s, ptrs, (unsigned long)K, MPFR_RNDN);
+    mpfr_mul_d(s, s, (double)o->alpha, MPFR_RNDN);
+    mpfr_mul_d(s, s, (double)A->m.global_scale, MPFR_RNDN);
+    mpfr_mul_d(s, s, (double)B->m.global_scale, MPFR_RNDN);
+    if (o->beta != 0.0f) {
+        mpfr_set_d(c, (double)o->beta, MPFR_RNDN);
+        mpfr_mul_d(c, c, (double)C[m * B->rows + n], MPFR_RNDN);
+        mpfr_add(s, s, c, MPFR_RNDN);
+    }
+    uint64_t code = mpfr_round_to(o->out, s, to_mpfr_rnd(o->out_round));
+    for (int64_t k = 0; k < K; k++) mpfr_clear(terms[k]);
+    free(terms), free(ptrs);
+    mpfr_clear(s), mpfr_clear(c);
+    return code;
+}
+
+static uint64_t out_at(const void *D, fp4_format f, int64_t i) {
+    return f == FP4_FMT_F32 ? ((const uint32_t *)D)[i] : ((const uint16_t *)D)[i];
+}
+
+/* Runs the oracle on one shape and compares `samples` outputs (all if 0). */
+static void check_exact_shape(int64_t M, int64_t N, int64_t K, fp4_format out, fp4_round rnd,
+                              float alpha, float beta, int64_t samples, uint32_t stream) {
+    mat A = mat_make(M, K, stream, 0, 1.0f), B = mat_make(N, K, stream + 1, 0, 1.0f);
+    A.m.global_scale = ldexpf(1.0f + (float)(stream % 7) / 8.0f, -3);
+    B.m.global_scale = 0.7f;
+    float *C = malloc((size_t)(M * N + 1) * sizeof *C);
+    for (int64_t i = 0; i < M * N; i++)
+        C[i] = ldexpf((float)(int32_t)fp4t_rand32(fp4t_seed(), stream + 2, i), -20);
+    void *D = malloc((size_t)(M * N + 1) * 4);
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    o.out = out, o.out_round = rnd, o.alpha = alpha, o.beta = beta;
+    int rc = fp4_gemm_nvfp4(&A.m, &B.m, C, D, &o);
+    fp4t_check(rc == 0, "gemm failed: %s", fp4_last_error());
+    int64_t total = M * N, step = samples && samples < total ? total / samples : 1;
+    for (int64_t i = 0; rc == 0 && i < total; i += step) {
+        int64_t m = i / N, n = i % N;
+        uint64_t want = mpfr_output(&A, &B, C, m, n, &o), got = out_at(D, out, i);
+        fp4t_check(got == want, "M=%lld N=%lld K=%lld out=%s rnd=%s (m,n)=(%lld,%lld): got 0x%llX want 0x%llX",
+                   (long long)M, (long long)N, (long long)K, fp4_format_get(out)->name,
+                   fp4_round_name(rnd), (long long)m, (long long)n, (unsigned long long)got,
+                   (unsigned long long)want);
+    }
+    mat_free(&A), mat_free(&B), free(C), free(D);
+}
+
+static void test_exact_vs_mpfr(void) {
+    const int64_t shapes[][3] = {{1, 1, 16}, {3, 5, 16}, {7, 33, 80}, {33, 65, 64},
+                                 {17, 40, 1008}, {2, 3, 4096}};
+    const fp4_format outs[3] = {FP4_FMT_F32, FP4_FMT_F16, FP4_FMT_BF16};
+    const fp4_round rnds[4] = {FP4_RNE, FP4_RZ, FP4_RU, FP4_RD};
+    uint32_t stream = 10;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int f = 0; f < 3; f++)
+            for (int r = 0; r < 4; r++, stream += 3) {
+                float beta = (r % 2) ? 0.0f : 0.375f;
+                check_exact_shape(shapes[s][0], shapes[s][1], shapes[s][2], outs[f], rnds[r], 1.5f,
+                                  beta, 0, stream);
+            }
+    /* Huge K: 2^20 elements per dot crosses the int64 -> int128 flush (2^15 blocks). */
+    check_exact_shape(1, 2, 1 << 20, FP4_FMT_F32, FP4_RNE, 1.0f, 0.0f, 0, 5000);
+}
+
+/* Hand-derived: all codes 1.0 with scale 1.0 gives exactly K; 6*448 squared
+ * per element over K = 16 gives 16 * 2688^2 = 115605504 (exact in FP32);
+ * a 0x7F scale anywhere in a row makes that row NaN. */
+static void test_hand_cases(void) {
+    enum { K = 64 };
+    uint8_t ones[K / 2], sixes[K / 2], s1[K / 16], s448[K / 16];
+    memset(ones, 0x22, sizeof ones), memset(sixes, 0x77, sizeof sixes);
+    memset(s1, 0x38, sizeof s1), memset(s448, 0x7E, sizeof s448);
+    fp4_nvfp4_matrix A = {1, K, ones, s1, 1.0f}, B = {1, K, ones, s1, 1.0f};
+    uint32_t d = 0;
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    fp4_gemm_nvfp4(&A, &B, NULL, &d, &o);
+    fp4t_check(d == 0x42800000u, "ones: got 0x%08X want 64.0f", d);
+    fp4_nvfp4_matrix A6 = {1, 16, sixes, s448, 1.0f};
+    fp4_gemm_nvfp4(&A6, &A6, NULL, &d, &o);
+    fp4t_check(d == 0x4CDC8000u, "max: got 0x%08X want 115605504.0f", d); /* 0x4CDC8000 = 1.15605504e8 */
+    uint8_t snan[K / 16] = {0x38, 0x7F, 0x38, 0x38};
+    fp4_nvfp4_matrix An = {1, K, ones, snan, 1.0f};
+    fp4_gemm_nvfp4(&An, &B, NULL, &d, &o);
+    fp4t_check((d & 0x7F800000u) == 0x7F800000u && (d & 0x7FFFFF), "NaN scale: got 0x%08X", d);
+    /* Zero scales and zero codes give +0. */
+    uint8_t z[K / 16] = {0, 0, 0, 0};
+    fp4_nvfp4_matrix Az = {1, K, ones, z, 1.0f};
+    fp4_gemm_nvfp4(&Az, &B, NULL, &d, &o);
+    fp4t_check(d == 0, "zero scales: got 0x%08X", d);
+}
+
+/* SEQ_F32 against a plain loop written from the value tables; F16_BLOCKS
+ * (RNE) against _Float16 arithmetic on exact doubles. */
+static void test_reference_modes(void) {
+    int64_t M = 5, N = 7, K = 256, nb = K / 16;
+    mat A = mat_make(M, K, 700, 0, 1.0f), B = mat_make(N, K, 701, 0, 1.0f);
+    int64_t order[16];
+    for (int64_t i = 0; i < nb; i++) order[i] = (i * 5) % nb; /* a permutation (5 coprime to 16) */
+    uint32_t d32[35];
+    uint16_t d16[35];
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    o.acc = FP4_ACC_SEQ_F32, o.epi = FP4_EPI_F32, o.k_order = order;
+    fp4t_check(fp4_gemm_nvfp4(&A.m, &B.m, NULL, d32, &o) == 0, "seq: %s", fp4_last_error());
+    fp4_gemm_opts o16 = o;
+    o16.acc = FP4_ACC_F16_BLOCKS, o16.out = FP4_FMT_F16;
+    fp4t_check(fp4_gemm_nvfp4(&A.m, &B.m, NULL, d16, &o16) == 0, "f16: %s", fp4_last_error());
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            float acc = 0.0f;
+            _Float16 h = 0;
+            for (int64_t i = 0; i < nb; i++) {
+                int64_t g = order[i];
+                double part = 0;
+                for (int64_t kk = 0; kk < 16; kk++) {
+                    float a = (float)elem(&A, m, g * 16 + kk), b = (float)elem(&B, n, g * 16 + kk);
+                    acc = fmaf(a, b, acc);
+                    part += (double)a * b; /* exact: <= 20 significant bits overall */
+                }
+                h = (_Float16)((double)h + part); /* exact sum, one RNE rounding */
+            }
+            uint32_t want32;
+            memcpy(&want32, &acc, 4);
+            uint16_t want16;
+            memcpy(&want16, &h, 2);
+            fp4t_check(d32[m * N + n] == want32, "seq_f32 (%lld,%lld): got 0x%08X want 0x%08X",
+                       (long long)m, (long long)n, d32[m * N + n], want32);
+            fp4t_check(d16[m * N + n] == want16, "f16_blocks (%lld,%lld): got 0x%04X want 0x%04X",
+                       (long long)m, (long long)n, d16[m * N + n], want16);
+        }
+    mat_free(&A), mat_free(&B);
+}
+
+static void test_bad_args(void) {
+    uint8_t codes[64] = {0}, sc[8] = {0};
+    fp4_nvfp4_matrix A = {2, 24, codes, sc, 1.0f}, B = {2, 24, codes, sc, 1.0f};
+    uint32_t d[4];
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0 && strstr(fp4_last_error(), "multiple of 16"),
+               "K=24 accepted (%s)", fp4_last_error());
+    A.k = 32, B.k = 48;
+    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0 && strstr(fp4_last_error(), "mismatch"),
+               "K mismatch accepted");
+    B.k = 32;
+    sc[1] = 0x80;
+    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0 && strstr(fp4_last_error(), "bit 7"),
+               "scale 0x80 accepted");
+    sc[1] = 0;
+    int64_t bad_order[2] = {0, 0};
+    o.k_order = bad_order;
+    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0, "bad k_order accepted");
+    o.k_order = NULL;
+    o.beta = 1.0f;
+    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0, "beta without C accepted");
+    o.beta = 0.0f;
+    fp4t_check(fp4_gemm_nvfp4(&A, NULL, NULL, d, &o) != 0, "null B accepted");
+    o.out = FP4_FMT_E4M3;
+    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0, "e4m3 output accepted");
+}
+
+static void test_threads(void) {
+    int64_t M = 37, N = 70, K = 512;
+    mat A = mat_make(M, K, 900, 0, 0.5f), B = mat_make(N, K, 901, 0, 3.0f);
+    uint32_t *d1 = malloc((size_t)(M * N) * 4), *d2 = malloc((size_t)(M * N) * 4);
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    omp_set_num_threads(1);
+    fp4_gemm_nvfp4(&A.m, &B.m, NULL, d1, &o);
+    omp_set_num_threads(4);
+    fp4_gemm_nvfp4(&A.m, &B.m, NULL, d2, &o);
+    fp4t_check(memcmp(d1, d2, (size_t)(M * N) * 4) == 0, "results differ between 1 and 4 threads");
+    free(d1), free(d2), mat_free(&A), mat_free(&B);
+}
+
+int main(void) {
+    g_emin = mpfr_get_emin();
+    g_emax = mpfr_get_emax();
+    fp4t_begin("gemm");
+    test_hand_cases();
+    test_bad_args();
+    test_reference_modes();
+    test_threads();
+    test_exact_vs_mpfr();
+    return fp4t_end();
+}
