@@ -286,5 +286,6 @@ int fp4_codes_to_f32(fp4_format f, float *dst, const void *src, int64_t n);
 #endif
 
 #include "fp4gemm.h" /* exact NVFP4 GEMM oracle, fp4_last_error */
+#include "fp4io.h"   /* safetensors reader/writer, sharded checkpoints */
 
 #endif /* FP4REF_H */
