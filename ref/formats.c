@@ -382,9 +382,12 @@ static int encode_overflow(const fp4_format_info *fi, int sign, const fp4_cvt_op
     return ternary_for(sign, 1);
 }
 
-/* Rounds |x| = (m + sticky*tiny) * 2^q, m != 0, of the given sign. */
-static int round_finite(const fp4_format_info *fi, int sign, uint64_t m, int64_t q, bool sticky,
-                        const fp4_cvt_opts *o, uint64_t *code, unsigned *flags) {
+/* Rounds |x| = (m + lo*2^-64 + sticky*tiny) * 2^q, m != 0, of the given sign.
+ * lo carries the 64 bits below m: stochastic rounding into f64 looks at up
+ * to 53 + 32 bits, more than m holds (big-integer inputs; found by
+ * tests/test_formats_bigint). */
+static int round_finite(const fp4_format_info *fi, int sign, uint64_t m, uint64_t lo, int64_t q,
+                        bool sticky, const fp4_cvt_opts *o, uint64_t *code, unsigned *flags) {
     if (sign && (o->options & FP4_OPT_RELU)) { /* PTX .relu: negative -> +0 */
         set_flags(flags, FP4_FLAG_INEXACT);
         return (encode_zero(fi, 0, false, o, code, flags), 1);
@@ -398,10 +401,20 @@ static int round_finite(const fp4_format_info *fi, int sign, uint64_t m, int64_t
         sign = 0; /* CUTLASS float_ue4m3_t host path converts |x| */
     }
 
-    /* Normalize m to [2^62, 2^63): leaves headroom and >= 10 guard bits. */
+    /* Normalize m to [2^62, 2^63): leaves headroom and >= 10 guard bits.
+     * Bits move between m and lo; a 64-bit m (possible through
+     * fp4_encode_value, where shifting by lz - 1 = -1 was UB) gives one. */
     int lz = __builtin_clzll(m);
-    m <<= (lz - 1);
-    q -= (lz - 1);
+    if (lz == 0) {
+        sticky = sticky || (lo & 1);
+        lo = (lo >> 1) | (m << 63);
+        m >>= 1;
+        q += 1;
+    } else if (lz > 1) {
+        m = (m << (lz - 1)) | (lo >> (65 - lz));
+        lo <<= (lz - 1);
+        q -= (lz - 1);
+    }
     const int64_t E = q + 62; /* floor(log2 |x|) */
     const int mb = fi->mbits;
 
@@ -425,7 +438,8 @@ static int round_finite(const fp4_format_info *fi, int sign, uint64_t m, int64_t
     }
     /* round bit = bit (shift-1) of m; below it plus sticky = the rest. */
     bool round_bit = shift <= 64 ? ((rem >> (shift - 1)) & 1) != 0 : false;
-    bool below = shift <= 64 ? ((rem & low_mask((int)shift - 1)) != 0 || sticky) : true;
+    bool below =
+        shift <= 64 ? ((rem & low_mask((int)shift - 1)) != 0 || lo != 0 || sticky) : true;
     bool inexact = round_bit || below;
 
     bool up = false;
@@ -442,7 +456,8 @@ static int round_finite(const fp4_format_info *fi, int sign, uint64_t m, int64_t
         if (K > 32) K = 32;
         uint64_t top;
         if (shift >= K) top = (shift - K >= 64) ? 0 : rem >> (shift - K);
-        else top = rem << (K - shift);
+        else /* K - shift <= 32 - 10: the rest of the top K bits come from lo */
+            top = (rem << (K - shift)) | (lo >> (64 - (K - shift)));
         uint64_t r = (uint64_t)o->rbits & low_mask(K);
         up = top + r >= (1ull << K);
         break;
@@ -499,7 +514,12 @@ static int encode_special(const fp4_format_info *fi, const fp4_value *v, const f
     if (v->cls == FP4_CLASS_ZERO) return encode_zero(fi, v->sign, true, o, code, flags);
     /* infinity */
     int sign = v->sign;
-    if (sign && (o->options & FP4_OPT_RELU)) return (encode_zero(fi, 0, false, o, code, flags), 1);
+    if (sign && (o->options & FP4_OPT_RELU)) {
+        /* -Inf -> +0 changes the value (ternary 1), so it is inexact, as in
+         * round_finite's .relu path (found by tests/test_formats_exhaustive). */
+        set_flags(flags, FP4_FLAG_INEXACT);
+        return (encode_zero(fi, 0, false, o, code, flags), 1);
+    }
     if (sign && !fi->is_signed) {
         if (o->policy != FP4_POLICY_CUTLASS_HOST) {
             set_flags(flags, FP4_FLAG_INVALID);
@@ -533,7 +553,18 @@ int fp4_encode_value(fp4_format f, const fp4_value *v, const fp4_cvt_opts *o, ui
         if (z.cls == FP4_CLASS_FINITE) z.cls = FP4_CLASS_ZERO;
         return encode_special(fi, &z, o, code, flags);
     }
-    return round_finite(fi, v->sign, v->sig, v->exp, false, o, code, flags);
+    return round_finite(fi, v->sign, v->sig, 0, v->exp, false, o, code, flags);
+}
+
+/* Bits [pos, pos + 64) of the n-limb integer L (zeros below bit 0). */
+static uint64_t limb_bits(const uint64_t *limbs, size_t n, int64_t pos) {
+    if (pos <= -64) return 0;
+    if (pos < 0) return limbs[0] << -pos;
+    size_t w = (size_t)(pos / 64);
+    int b = (int)(pos % 64);
+    uint64_t v = w < n ? limbs[w] >> b : 0;
+    if (b && w + 1 < n) v |= limbs[w + 1] << (64 - b);
+    return v;
 }
 
 int fp4_encode_bigint(fp4_format f, int sign, const uint64_t *limbs, size_t nlimbs, int64_t exp,
@@ -547,23 +578,37 @@ int fp4_encode_bigint(fp4_format f, int sign, const uint64_t *limbs, size_t nlim
         fp4_value z = {FP4_CLASS_ZERO, sign ? 1 : 0, 0, 0};
         return encode_special(fi, &z, o, code, flags);
     }
-    /* Take the top 63 significant bits into m, the rest into sticky. */
+    /* Take the top 63 significant bits into m, the next 64 into lo (RS into
+     * f64 needs up to 53 + 32 bits), the rest into sticky. */
     uint64_t hi = limbs[top - 1];
     int hb = 64 - __builtin_clzll(hi);                        /* bits in the top limb */
     int64_t bitlen = (int64_t)(top - 1) * 64 + hb;            /* total significant bits */
     int64_t drop = bitlen > 63 ? bitlen - 63 : 0;             /* low bits not in m */
     uint64_t m = hi; /* drop == 0 implies a single limb */
+    uint64_t lo = 0;
     bool sticky = false;
     if (drop > 0) {
-        size_t w = (size_t)(drop / 64);
-        int b = (int)(drop % 64);
-        m = limbs[w] >> b;
-        if (b && w + 1 < top) m |= limbs[w + 1] << (64 - b);
-        m &= low_mask(63);
-        if (b && (limbs[w] & low_mask(b))) sticky = true;
-        for (size_t i = 0; i < w && !sticky; i++) sticky = limbs[i] != 0;
+        m = limb_bits(limbs, top, drop) & low_mask(63);
+        lo = limb_bits(limbs, top, drop - 64);
+        if (drop > 64) {
+            size_t w = (size_t)((drop - 64) / 64);
+            int b = (int)((drop - 64) % 64);
+            if (b && (limbs[w] & low_mask(b))) sticky = true;
+            for (size_t i = 0; i < w && !sticky; i++) sticky = limbs[i] != 0;
+        }
     }
-    return round_finite(fi, sign ? 1 : 0, m, exp + drop, sticky, o, code, flags);
+    /* The caller's exp may be anywhere in int64: exp + drop, and the +62 and
+     * -(lz-1) inside round_finite, must not overflow (UB; with wrap-around
+     * 1*2^INT64_MIN came out as 1.0). Beyond +-2^40 every format has long
+     * overflowed or underflowed (grid exponents lie in [-1074, 1023], RS
+     * looks at most 32 bits further), so saturating there changes no result.
+     * Found by tests/test_formats_bigint. */
+    const int64_t lim = (int64_t)1 << 40;
+    int64_t q;
+    if (__builtin_add_overflow(exp, drop, &q)) q = lim;
+    if (q > lim) q = lim;
+    if (q < -lim) q = -lim;
+    return round_finite(fi, sign ? 1 : 0, m, lo, q, sticky, o, code, flags);
 }
 
 int fp4_convert(fp4_format dst, fp4_format src, uint64_t src_code, const fp4_cvt_opts *o,
