@@ -287,5 +287,6 @@ int fp4_codes_to_f32(fp4_format f, float *dst, const void *src, int64_t n);
 
 #include "fp4gemm.h" /* exact NVFP4 GEMM oracle, fp4_last_error */
 #include "fp4io.h"   /* safetensors reader/writer, sharded checkpoints */
+#include "fp4quant.h" /* quantization recipes, scale layouts, MUFU reciprocal */
 
 #endif /* FP4REF_H */
