@@ -1,12 +1,90 @@
-/* fp4sim - command-line front end (placeholder until the CLI lands). */
-#include "fp4ref.h"
+/* main.c - fp4sim command-line front end: picks the subcommand, answers
+ * --help and --version, and turns a failed write to stdout into an error
+ * instead of a silently truncated result. */
+#include "args.h"
+#include "commands.h"
+#include "fp4kernels.h"
+#include "render.h"
+
 #include <stdio.h>
 #include <string.h>
-int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_command;
+
+static const cli_command k_commands[] = {
+    {"convert", cli_cmd_convert, "round values (exact decimals, hex floats, codes) into formats"},
+    {"table", cli_cmd_table, "list every code of a format of <= 16 bits"},
+    {"sha256", cli_cmd_sha256, "hash the codes of all 2^32 FP32 patterns, per format and policy"},
+    {"formats", cli_cmd_formats, "formats, rounding modes and policies, with evidence"},
+    {"selfcheck", cli_cmd_selfcheck, "readable tour of the formats plus quick self-checks"},
+};
+enum { NCOMMANDS = sizeof k_commands / sizeof k_commands[0] };
+
+static void print_help(void) {
+    puts("usage: fp4sim [--help] [--version [--json]] COMMAND [options] [args]\n"
+         "\n"
+         "fp4sim: bit-exact NVFP4 / FP8 / FP4 number formats.\n"
+         "\n"
+         "commands:");
+    for (int i = 0; i < NCOMMANDS; i++)
+        printf("  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    puts("\n'fp4sim COMMAND --help' describes a command. Results go to stdout (--json\n"
+         "for machine-readable output). Exit status: 0 success, 1 internal failure or\n"
+         "failed self-check, 2 bad arguments (one line on stderr).");
+}
+
+static int print_version(int argc, char **argv) {
+    bool json = argc > 2 && strcmp(argv[2], "--json") == 0;
+    if (argc > (json ? 3 : 2))
+        return cli_usage_error("--version: unexpected argument '%s' (valid: --json)",
+                               argv[json ? 3 : 2]);
+    if (!json) {
         printf("fp4sim %s\n", FP4SIM_VERSION);
-        return 0;
+        printf("CUDA kernels built: %s; SIMD: %s\n", fp4k_built_with_cuda() ? "yes" : "no",
+               fp4_simd_level());
+        return CLI_OK;
     }
-    fprintf(stderr, "fp4sim: usage: fp4sim --version\n");
-    return 2;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", FP4SIM_VERSION);
+    cJSON_AddBoolToObject(o, "cuda", fp4k_built_with_cuda());
+    cJSON_AddStringToObject(o, "simd", fp4_simd_level());
+    return cli_json_print(o);
+}
+
+static const cli_command *find_command(const char *name) {
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(k_commands[i].name, name) == 0) return &k_commands[i];
+    return NULL;
+}
+
+static int dispatch(int argc, char **argv) {
+    if (argc < 2)
+        return cli_usage_error("no command given (valid: convert, table, sha256, formats, "
+                               "selfcheck); try 'fp4sim --help'");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        print_help();
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) return print_version(argc, argv);
+    const cli_command *c = find_command(cmd);
+    if (!c)
+        return cli_usage_error("unknown command '%s' (valid: convert, table, sha256, formats, "
+                               "selfcheck, --help, --version)",
+                               cmd);
+    return c->run(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv) {
+    int rc = dispatch(argc, argv);
+    /* A full disk or closed pipe must not look like success. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "fp4sim: error writing to stdout\n");
+        if (rc == CLI_OK) rc = CLI_FAIL;
+    }
+    return rc;
 }
