@@ -1,6 +1,311 @@
-/* fp4emu.h - public header of the emu/ component (see docs/architecture.md).
- * The component is not implemented yet; its issue describes what lands here. */
+/* fp4emu.h - public header of the emu/ component: parametric tensor-core
+ * datapath models (block FMA with global alignment), named presets with
+ * their evidence, a GEMM driver that runs a model over a whole GEMM, and a
+ * fitter that recovers model parameters from measured dot products.
+ *
+ * The model (docs/emu.md; numerics.md §5.1 restates the Khattak-Mikaitis
+ * algorithm it generalizes): an instruction of `k` products is split into
+ * blocks of `block` products. Each block FMA
+ *   1. drops zero products; NaN/Inf short-circuit (IEEE rules);
+ *   2. takes each product's alignment exponent (sum of the operands'
+ *      exponents, each clamped to its format's emin: products stay
+ *      unnormalized in [0, 4)) and the accumulator's exponent;
+ *   3. maxE = max of those exponents, at least min_exp_limit;
+ *   4. truncates every term toward zero to a multiple of 2^(maxE - F)
+ *      (no sticky bit);
+ *   5. sums exactly (integers, never a float);
+ *   6. rounds once into the accumulator format with out_bits fraction bits.
+ * Blocks chain (the output of one is the accumulator of the next). C joins
+ * the first block, or is added after all blocks by a separate RN add.
+ *
+ * Everything is exact integer arithmetic (int64/__int128 significands, GMP
+ * where a window is wider than 126 bits); results never depend on the host
+ * floating-point environment or the thread count. Errors: functions return
+ * -1 and set fp4_last_error() (fp4_fail convention of ref/).
+ */
 #ifndef FP4EMU_H
 #define FP4EMU_H
+
 #include "fp4ref.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Model parameters
+ * ------------------------------------------------------------------------- */
+
+/* Alignment window that truncates nothing: the block sum is exact. */
+#define FP4EMU_F_EXACT 1000000
+/* min_exp_limit value meaning "no lower limit on maxE". */
+#define FP4EMU_NO_EXP_LIMIT (-1000000)
+/* Largest instruction K a model may have. */
+#define FP4EMU_MAX_K 4096
+
+/* Where the instruction's C operand enters. */
+typedef enum fp4emu_cplace {
+    FP4EMU_C_IN_BLOCK = 0, /* aligned and truncated with the first block's products */
+    FP4EMU_C_AFTER,        /* blocks start from +0; d = RN(c + blocks) in the accumulator
+                              format (an FADD / HADD2 after the HMMAs) */
+    FP4EMU_CPLACE_COUNT
+} fp4emu_cplace;
+
+/* Alignment exponent of a product (the exponent maxE is taken over). */
+typedef enum fp4emu_pexp {
+    FP4EMU_PEXP_SUM = 0, /* e(a) + e(b) [+ e(sa) + e(sb)], e(x) = max(floor(log2|x|), emin of
+                            x's format): Khattak-Mikaitis, product kept unnormalized */
+    FP4EMU_PEXP_EXACT,   /* floor(log2 |product|) (a normalizing multiplier) */
+    FP4EMU_PEXP_COUNT
+} fp4emu_pexp;
+
+/* Where block scales (UE4M3 / UE8M0) are applied, for scaled inputs. */
+typedef enum fp4emu_scale_at {
+    FP4EMU_SCALE_PRODUCT = 0, /* every product is a*sa*b*sb, then aligned (one term each) */
+    FP4EMU_SCALE_CHUNK,       /* products sharing a scale pair are summed exactly first, the
+                                 sum times sa*sb is one term (alignment exponent floor(log2)) */
+    FP4EMU_SCALE_AT_COUNT
+} fp4emu_scale_at;
+
+typedef struct fp4emu_model {
+    /* Shape of one instruction. */
+    int k;          /* products per instruction (the MMA's K), 1..FP4EMU_MAX_K */
+    int block;      /* products per block FMA; divides k */
+    int interleave; /* 0: block j holds products [j*block, (j+1)*block); g > 0: product i
+                       goes to block (i / g) % (k / block) (sm90 mma.sync e4m3: g = 2) */
+    bool reverse;   /* chain the blocks from the last to the first */
+    /* Alignment. */
+    int F;                 /* fraction bits kept below maxE (FP4EMU_F_EXACT: none dropped) */
+    int min_exp_limit;     /* maxE = max(maxE, min_exp_limit); FP4EMU_NO_EXP_LIMIT: none */
+    fp4emu_pexp pexp;      /* product alignment exponent */
+    fp4_format unpack;     /* FP4_FMT_COUNT: operands keep their format. Else each (scaled)
+                              operand is first converted, exactly, to this format (e.g. F16 for
+                              the sm90 E4M3 -> F16 unpack), which only changes the emin used by
+                              FP4EMU_PEXP_SUM */
+    fp4emu_scale_at scale_at; /* scaled inputs only */
+    bool in_subnormals;    /* false: subnormal element/scale codes read as zero */
+    /* Accumulator and block output. */
+    fp4emu_cplace c_place;
+    fp4_format acc;        /* FP4_FMT_F32 or FP4_FMT_F16: format of C, D and every block output */
+    int out_bits;          /* fraction bits of each block output (23 for FP32, 13 for the sm90
+                              QGMMA, 10 for FP16); the grid is 2^(max(E, emin) - out_bits) */
+    fp4_round out_round;   /* rounding of each block output (RZ, RNE, RNA, RU, RD) */
+    bool out_subnormals;   /* false: results below the format's emin flush to signed zero */
+    bool ovf_inf;          /* true: overflow gives +-Inf in every mode (Khattak-Mikaitis);
+                              false: IEEE (RZ overflow gives the largest value on the grid) */
+} fp4emu_model;
+
+/* Validates a model; 0 or -1 with fp4_last_error() set. */
+int fp4emu_model_check(const fp4emu_model *m);
+/* "k=32 block=16 il=2 F=25 c=after acc=f32 out=rz23 ..." (every field).
+ * snprintf semantics. */
+int fp4emu_model_format(const fp4emu_model *m, char *buf, size_t n);
+/* Parses "PRESET", "PRESET:key=val,key=val" or "key=val,..." (overrides on
+ * top of sm90-hgmma-f16 when no preset is named). Keys as printed by
+ * fp4emu_model_format: k block il rev F minexp pexp unpack scale subin c acc
+ * out (rz23, rne13, ...) subout ovf. 0 or -1 with fp4_last_error(). */
+int fp4emu_model_parse(const char *spec, fp4emu_model *out);
+/* True if both models describe the same function field by field. */
+bool fp4emu_model_equal(const fp4emu_model *a, const fp4emu_model *b);
+
+/* ---------------------------------------------------------------------------
+ * Presets
+ * ------------------------------------------------------------------------- */
+
+typedef enum fp4emu_status {
+    FP4EMU_MEASURED = 0, /* bit-exact on every measured sample (numerics.md §5.2) */
+    FP4EMU_PUBLISHED,    /* a third party's published model, not verified here */
+    FP4EMU_CANDIDATE,    /* a hypothesis: one member of a candidate family, no claim */
+    FP4EMU_STATUS_COUNT
+} fp4emu_status;
+
+typedef struct fp4emu_preset {
+    const char *name;     /* e.g. "sm90-hgmma-f16" */
+    fp4emu_model model;
+    fp4emu_status status;
+    const char *inputs;   /* the operand formats it was measured or published for */
+    const char *evidence; /* GPU, SASS opcode, toolkit, match count, source */
+} fp4emu_preset;
+
+int fp4emu_preset_count(void);
+const fp4emu_preset *fp4emu_preset_at(int i);          /* NULL out of range */
+const fp4emu_preset *fp4emu_preset_get(const char *name); /* NULL (and fp4_last_error) if unknown */
+const char *fp4emu_status_name(fp4emu_status s);       /* "measured", "published", "candidate" */
+void fp4emu_preset_print(FILE *f, const fp4emu_preset *p); /* name, status, model, evidence */
+void fp4emu_preset_list(FILE *f);                       /* one line per preset */
+
+/* ---------------------------------------------------------------------------
+ * Operands and one instruction
+ * ------------------------------------------------------------------------- */
+
+/* Operand types of a dot product. Codes are unsigned integers of
+ * fp4_format_code_bytes(fmt) bytes each (one E2M1 code per byte here;
+ * packed NVFP4 is taken by fp4emu_gemm_nvfp4 / fp4emu_matrix.packed). */
+typedef struct fp4emu_input {
+    fp4_format a_fmt, b_fmt; /* e2m1 e2m3 e3m2 e4m3 e5m2 f16 bf16 */
+    fp4_format scale_fmt;    /* FP4_FMT_UE4M3 or FP4_FMT_UE8M0; FP4_FMT_COUNT: unscaled */
+    int scale_block;         /* elements per scale byte (scaled inputs), e.g. 16 for NVFP4 */
+} fp4emu_input;
+
+fp4emu_input fp4emu_input_plain(fp4_format a_fmt, fp4_format b_fmt); /* unscaled */
+fp4emu_input fp4emu_input_nvfp4(void); /* e2m1 x e2m1, UE4M3 per 16 */
+
+/* One instruction: d = MMA(a[0..m->k), b[0..m->k), c). sa, sb hold
+ * ceil(k / scale_block) scale bytes (ignored when unscaled). c and *d are
+ * codes of m->acc. */
+int fp4emu_mma(const fp4emu_model *m, const fp4emu_input *in, const void *a, const void *b,
+               const uint8_t *sa, const uint8_t *sb, uint64_t c, uint64_t *d);
+
+/* ---------------------------------------------------------------------------
+ * A dot product over K: chaining and periodic promotion
+ * ------------------------------------------------------------------------- */
+
+typedef struct fp4emu_chain {
+    int64_t promote_every; /* 0: the MMA accumulator carries the whole K (C = previous D).
+                              > 0 (a multiple of the model's k): every promote_every
+                              elements the partial D is added into an FP32 accumulator on
+                              "CUDA cores" and the MMA accumulator restarts at +0 (DeepSeek's
+                              N_C = 128) */
+    bool promote_fma;      /* with a group scale s: true acc = RN32(acc + s*D) (FFMA), false
+                              acc = RN32(acc + RN32(s*D)) (FMUL, FADD). Without one: RN32(acc + D) */
+    const int64_t *k_order; /* NULL: K steps (of k elements) in ascending order; else a
+                               permutation of 0..ceil(K/k)-1 */
+} fp4emu_chain;
+
+/* Format of c and *d in fp4emu_dot: FP4_FMT_F32 with promotion, else m->acc. */
+fp4_format fp4emu_dot_format(const fp4emu_model *m, const fp4emu_chain *ch);
+
+/* d = dot(a[0..K), b[0..K)) + c, K steps of m->k (the last zero-padded).
+ * group_scale: NULL, or one FP32 scale per promotion group (group g covers
+ * K elements [g*promote_every, (g+1)*promote_every)); requires promotion and
+ * that each promotion window holds steps of one group. ch may be NULL. */
+int fp4emu_dot(const fp4emu_model *m, const fp4emu_input *in, int64_t K, const void *a,
+               const void *b, const uint8_t *sa, const uint8_t *sb, uint64_t c,
+               const fp4emu_chain *ch, const float *group_scale, uint64_t *d);
+
+/* ---------------------------------------------------------------------------
+ * GEMM driver
+ * ------------------------------------------------------------------------- */
+
+typedef struct fp4emu_matrix {
+    fp4_format fmt;          /* element format */
+    int64_t rows, k;         /* logical shape [rows, k] (A: [M, K]; B: [N, K]) */
+    const void *codes;       /* rows*k codes row-major, fp4_format_code_bytes(fmt) each;
+                                packed: E2M1, rows*k/2 bytes, element 2j in the low nibble */
+    bool packed;
+    fp4_format scale_fmt;    /* FP4_FMT_UE4M3 / FP4_FMT_UE8M0, or FP4_FMT_COUNT */
+    int scale_block;         /* elements per scale */
+    const uint8_t *scales;   /* [rows][ceil(k/scale_block)] */
+    const float *group_scales; /* NULL, or FP32 [ceil(rows/group_rows)][ceil(k/promote_every)],
+                                  multiplied in at promotion (DeepSeek 1x128 / 128x128) */
+    int64_t group_rows;      /* rows sharing a group scale (1, or 128 for weight blocks) */
+    float global_scale;      /* per-tensor FP32 scale, applied in the epilogue */
+} fp4emu_matrix;
+
+/* Unscaled row-major matrix of fmt codes, global scale 1, no group scales. */
+fp4emu_matrix fp4emu_matrix_plain(fp4_format fmt, int64_t rows, int64_t k, const void *codes);
+/* View of an NVFP4 matrix (packed E2M1, UE4M3 per 16, global scale). */
+fp4emu_matrix fp4emu_matrix_nvfp4(const fp4_nvfp4_matrix *X);
+
+typedef struct fp4emu_gemm_opts {
+    const fp4emu_model *model;
+    fp4emu_chain chain;
+    fp4_format out;           /* FP4_FMT_F32, F16 or BF16 codes in D */
+    fp4_round out_round;      /* final conversion of the epilogue result to `out` */
+    float alpha, beta;
+    const uint32_t *acc_init; /* NULL, or M*N codes in fp4emu_dot_format() that start each
+                                 dot (the MMA accumulator, or the FP32 one with promotion) */
+} fp4emu_gemm_opts;
+
+/* Model from the arguments; chain all zero; F32 RNE output; alpha 1, beta 0. */
+fp4emu_gemm_opts fp4emu_gemm_opts_default(const fp4emu_model *m);
+
+/* D[m][n] = epilogue(dot(A[m], B[n])), with the epilogue, all in FP32 RN:
+ *   s = RN32(RN32(alpha * gA) * gB);  t = RN32(s * acc);
+ *   d = beta != 0 ? RN32(fma(beta, C[m][n], t)) : t;  D = round(d -> out, out_round)
+ * (acc is the dot result in fp4emu_dot_format, widened exactly to FP32).
+ * C: M*N FP32 (may be NULL when beta == 0). D: M*N codes of opts->out
+ * (uint32_t for F32, uint16_t otherwise). OpenMP over outputs; no result
+ * depends on the thread count (each output's chain is independent, so M/N
+ * tiling does not change any bit; only the K order and promotion do).
+ * 0, or -1 with fp4_last_error(). */
+int fp4emu_gemm(const fp4emu_gemm_opts *o, const fp4emu_matrix *A, const fp4emu_matrix *B,
+                const float *C, void *D);
+/* The same for NVFP4 x NVFP4 (fp4gemm.h's matrix type, global scales in the epilogue). */
+int fp4emu_gemm_nvfp4(const fp4emu_gemm_opts *o, const fp4_nvfp4_matrix *A,
+                      const fp4_nvfp4_matrix *B, const float *C, void *D);
+
+/* ---------------------------------------------------------------------------
+ * Fitting a model to measured dot products of one instruction
+ * ------------------------------------------------------------------------- */
+
+typedef struct fp4emu_fit_data {
+    fp4emu_input in;
+    int k;              /* products per sample (the instruction's K) */
+    fp4_format acc;     /* format of C and D (F32 or F16) */
+    int64_t n;          /* samples */
+    const void *a, *b;  /* n*k codes each (fp4_format_code_bytes wide) */
+    const uint8_t *sa, *sb; /* n*ceil(k/scale_block) scale bytes (scaled inputs) */
+    const uint64_t *c, *d;  /* n accumulator codes: C given, D measured */
+} fp4emu_fit_data;
+
+typedef struct fp4emu_fit_space {
+    int blocks[8];    /* block widths tried (those dividing k), 0-terminated */
+    int f_min, f_max; /* F range */
+    bool c_after;     /* also try C added after the blocks */
+    bool partitions;  /* also try interleaved partitions (g = 1, 2, 4, 8) and reverse order */
+    bool pexp_exact;  /* also try normalized product exponents */
+    bool unpack_f16;  /* also try operands unpacked to F16 first (inputs narrower than F16) */
+    bool scale_chunk; /* also try chunk-scaled terms (scaled inputs) */
+    int outs[8][2];   /* (out_bits, fp4_round) pairs tried; out_bits 0 terminates;
+                         out_bits -1 means the accumulator format's full precision */
+    int min_exp_limit;     /* used by every candidate */
+    int screen;       /* samples in the screening pass (default 64) */
+    int slack;        /* candidates within `slack` screening mismatches of the best are
+                         evaluated on every sample (default 4) */
+} fp4emu_fit_space;
+
+/* Blocks {4,8,16,32,64}, F 8..40, everything on, outputs rz/rne at full
+ * precision and rz13/rne13 for F32 (rne/rz for F16), min_exp_limit -133
+ * (F32) / -21 (F16) as Khattak-Mikaitis, screen 64, slack 4. */
+fp4emu_fit_space fp4emu_fit_space_default(fp4_format acc);
+
+#define FP4EMU_FIT_MAX_BEST 64
+#define FP4EMU_FIT_MAX_RESID 16
+
+/* One entry of the report: a model, or a run of models that differ only in
+ * F (model.F .. f_hi), all with the same match count. */
+typedef struct fp4emu_fit_cand {
+    fp4emu_model model;
+    int f_hi;         /* last F of the run (== model.F for a single model) */
+    int64_t matches;  /* samples reproduced bit for bit */
+} fp4emu_fit_cand;
+
+typedef struct fp4emu_fit_report {
+    int64_t n_samples, n_candidates, n_evaluated; /* evaluated: survived screening */
+    int64_t n_full;       /* candidates (single models) matching every sample */
+    int n_best;           /* entries in best[]: by matches (desc), then enumeration order;
+                             candidates differing only in consecutive F merged into runs */
+    fp4emu_fit_cand best[FP4EMU_FIT_MAX_BEST];
+    int n_resid;          /* mismatching samples of best[0] (first FP4EMU_FIT_MAX_RESID) */
+    int64_t resid_index[FP4EMU_FIT_MAX_RESID];
+    uint64_t resid_model[FP4EMU_FIT_MAX_RESID]; /* what best[0] gives there */
+} fp4emu_fit_report;
+
+/* Searches the space (NULL: default) for models reproducing the data.
+ * Deterministic for any thread count. 0, or -1 with fp4_last_error(). */
+int fp4emu_fit(const fp4emu_fit_data *data, const fp4emu_fit_space *space,
+               fp4emu_fit_report *rep);
+/* True if m is one of the models of entry c (same fields, F in its run). */
+bool fp4emu_fit_cand_has(const fp4emu_fit_cand *c, const fp4emu_model *m);
+/* Human-readable report: counts, best candidates, residual cases. */
+void fp4emu_fit_print(FILE *f, const fp4emu_fit_data *data, const fp4emu_fit_report *rep);
+
+#ifdef __cplusplus
+}
+#endif
 #endif
