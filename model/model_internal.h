@@ -1,0 +1,128 @@
+/* model_internal.h - shared between the model/ sources; not installed. */
+#ifndef FP4MODEL_INTERNAL_H
+#define FP4MODEL_INTERNAL_H
+
+#include "fp4io.h"
+#include "fp4model.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* `path`/`name` if path is a directory, else a copy of path (malloc'ed). */
+char *fp4m_join_if_dir(const char *path, const char *name);
+
+/* ---------------------------------------------------------------------------
+ * Weights. Names and shapes come from the config (ds §3); data is converted
+ * to the path precision on load and NULL while not resident.
+ * ------------------------------------------------------------------------- */
+
+typedef struct m_tensor {
+    char *name;       /* checkpoint name */
+    int32_t ndim;     /* 1 (vector) or 2 ([out, in]) */
+    int64_t out, in;  /* vectors: out = length, in = 1 */
+    int64_t layer;    /* -1 outside the layers */
+    int64_t expert;   /* routed expert id or -1 */
+    void *data;       /* double* or float*, NULL until loaded */
+} m_tensor;
+
+typedef struct m_mlp {
+    m_tensor gate, up, down;
+} m_mlp;
+
+typedef struct m_layer {
+    int64_t index;
+    bool moe;
+    bool loaded; /* everything but the routed experts */
+    m_tensor attn_norm, ffn_norm;
+    m_tensor q_a, q_a_norm, q_b; /* q_lora_rank > 0 */
+    m_tensor q;                  /* q_lora_rank == 0 */
+    m_tensor kv_a, kv_a_norm, kv_b, o;
+    m_mlp dense;
+    m_tensor router, bias;
+    m_mlp *experts; /* n_routed_experts, loaded on demand */
+    m_mlp shared;
+} m_layer;
+
+/* KV cache of one layer, path precision, grown on demand. Naive form:
+ * k [cap, heads, qk_nope + qk_rope], v [cap, heads, v_head_dim]. Absorbed
+ * form: k [cap, kv_lora_rank] (normalised latent), v [cap, qk_rope] (rotated
+ * k_pe). */
+typedef struct m_cache {
+    void *k, *v;
+    int64_t k_row, v_row; /* elements per position */
+} m_cache;
+
+struct fp4m_model {
+    fp4m_config cfg;
+    fp4m_opts opts;
+    fp4_st_ckpt *ck;
+    int64_t esize; /* sizeof(double) or sizeof(float) */
+    m_tensor embed, final_norm, head;
+    m_layer *layers;
+    m_cache *cache;
+    int64_t cache_len, cache_cap;
+    /* RoPE inverse frequencies (qk_rope/2): double and transformers' fp32. */
+    double *inv_freq_f64;
+    float *inv_freq_f32;
+    double softmax_scale, cos_factor;
+    int64_t bytes_now, bytes_peak;
+};
+
+/* Loads (converts) a tensor if not resident; counts bytes. */
+int fp4m_tensor_load(fp4m_model *m, m_tensor *t);
+void fp4m_tensor_free(fp4m_model *m, m_tensor *t);
+/* Converts rows [r0, r0+nr) of a 2-D tensor straight from the checkpoint
+ * into dst (path precision), without holding the whole tensor. */
+int fp4m_tensor_rows(fp4m_model *m, const m_tensor *t, int64_t r0, int64_t nr, void *dst);
+/* Everything in layer l except routed experts. */
+int fp4m_layer_acquire(fp4m_model *m, int64_t l);
+int fp4m_expert_acquire(fp4m_model *m, int64_t l, int64_t e);
+/* Frees layer l (and its experts) unless opts.all_resident. */
+void fp4m_layer_release(fp4m_model *m, int64_t l);
+int fp4m_head_acquire(fp4m_model *m);
+void fp4m_head_release(fp4m_model *m);
+/* Builds descriptors for every tensor and checks them in the checkpoint. */
+int fp4m_weights_init(fp4m_model *m);
+void fp4m_weights_free(fp4m_model *m);
+
+/* Ensures cache capacity for `need` positions. */
+int fp4m_cache_reserve(fp4m_model *m, int64_t need);
+
+/* ---------------------------------------------------------------------------
+ * Numerics shared by both paths (numerics.c)
+ * ------------------------------------------------------------------------- */
+
+/* Sum of n floats in the order of torch's CPU sum over a contiguous last
+ * dim with AVX2 (8 lanes): aten/src/ATen/native/cpu/SumKernel.cpp
+ * vectorized_inner_sum -> row_sum (4 vector accumulators) -> multi_row_sum
+ * (cascade levels of 16), then the 8 lanes added in order. */
+float fp4m_sum_f32_torch(const float *x, int64_t n);
+/* vec::reduce_all with + over n >= 8 floats (AVX2): one 8-lane accumulator
+ * (lane = index mod 8, sequential), then the lane tree
+ * ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)). For n < 8 torch adds sequentially;
+ * we always use the lane form so a row's sum does not depend on how many
+ * masked zeros follow it (docs/model.md). */
+float fp4m_sum_f32_lanes8(const float *x, int64_t n);
+/* Sequential float sum. */
+float fp4m_sum_f32_seq(const float *x, int64_t n);
+
+/* The default backend's dot products (backend.c), reused for q.k and the
+ * router so every contraction of a path has one documented order. */
+double fp4m_dot_f64(const double *x, const double *w, int64_t k);
+float fp4m_dot_f32(const float *x, const float *w, int64_t k);
+
+/* Fills inv_freq_f64 / inv_freq_f32 (ds §2.5; transformers' fp32 formulas). */
+int fp4m_rope_init(fp4m_model *m);
+
+/* Precision-specific forwards (forward_f64.c, forward_f32.c). */
+int fp4m_forward_f64(fp4m_model *m, const int64_t *tokens, int64_t n, bool last_only,
+                     double *logits);
+int fp4m_forward_f32(fp4m_model *m, const int64_t *tokens, int64_t n, bool last_only,
+                     float *logits);
+
+/* Trace helper: fills an event and calls the callback if any. */
+int fp4m_emit(fp4m_model *m, int64_t layer, const char *op, fp4m_dtype dt, void *data,
+              int32_t ndim, const int64_t *shape, int64_t pos0, int64_t expert,
+              const int64_t *rows);
+
+#endif
