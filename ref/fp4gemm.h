@@ -73,6 +73,41 @@ fp4_gemm_opts fp4_gemm_opts_default(void); /* exact, exact epilogue, F32 RNE, al
 int fp4_gemm_nvfp4(const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, const float *C,
                    void *D, const fp4_gemm_opts *opts);
 
+
+/* ---------------------------------------------------------------------------
+ * Exact GEMM for other block-scaled formats, with a wide fixed-point
+ * accumulator (the exact layer only: FP4_ACC_EXACT; the epilogue and output
+ * options of fp4_gemm_opts apply as for NVFP4).
+ * ------------------------------------------------------------------------- */
+typedef enum fp4_bs_kind {
+    FP4_BS_NVFP4 = 0,    /* E2M1 packed, UE4M3 scale per 16 (same data as fp4_nvfp4_matrix) */
+    FP4_BS_MXFP4,        /* E2M1 packed, UE8M0 scale per 32 (OCP MX v1.0) */
+    FP4_BS_MXFP8_E4M3,   /* E4M3 bytes, UE8M0 scale per 32 */
+    FP4_BS_MXFP8_E5M2,   /* E5M2 bytes, UE8M0 scale per 32 */
+    FP4_BS_FP8_BLOCK128, /* E4M3 bytes, FP32 scale per 128 K elements and per
+                            `scale_rows` rows: 1 (1x128, DeepSeek activations) or
+                            128 (128x128, DeepSeek weight_scale_inv) */
+    FP4_BS_COUNT
+} fp4_bs_kind;
+
+typedef struct fp4_bs_matrix {
+    fp4_bs_kind kind;
+    int64_t rows, k;      /* k a multiple of the block (16, 32 or 128) */
+    const uint8_t *codes; /* E2M1: rows*k/2 bytes (2j low); FP8: rows*k bytes */
+    const void *scales;   /* uint8_t [rows][k/block] (UE4M3/UE8M0), or float
+                             [ceil(rows/scale_rows)][k/128] for FP8_BLOCK128 */
+    int64_t scale_rows;   /* FP8_BLOCK128 only: 1 or 128 */
+    float global_scale;
+} fp4_bs_matrix;
+
+/* Block size of a kind (16, 32 or 128). */
+int fp4_bs_block(fp4_bs_kind kind);
+/* D = alpha * gA * gB * (A x B^T) + beta * C, exact then one rounding
+ * (opts->acc must be FP4_ACC_EXACT). A and B must be of the same kind. NaN
+ * or Inf elements/scales propagate by IEEE rules. 0 or -1 + fp4_last_error. */
+int fp4_gemm_block_scaled(const fp4_bs_matrix *A, const fp4_bs_matrix *B, const float *C,
+                          void *D, const fp4_gemm_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif

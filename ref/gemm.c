@@ -14,6 +14,7 @@
  * columns with vertical (vectorizable) multiply-adds and no horizontal sums.
  */
 #include "fp4ref.h"
+#include "gemm_internal.h"
 
 #include <gmp.h>
 #include <math.h>
@@ -225,17 +226,18 @@ static uint64_t epilogue_special(const accval *a, float gA, float gB, float Cv,
     return code;
 }
 
-/* FP4_EPI_EXACT: one rounding of alpha*gA*gB*acc + beta*C. */
-static uint64_t epilogue_exact(const accval *a, float gA, float gB, float Cv,
-                               const fp4_gemm_opts *o) {
-    if (a->cls != FP4_CLASS_FINITE || !isfinite(gA) || !isfinite(gB) || !isfinite(o->alpha) ||
-        (o->beta != 0.0f && (!isfinite(Cv) || !isfinite(o->beta))))
-        return epilogue_special(a, gA, gB, Cv, o);
-    mpz_t t1, t2;
-    mpz_init(t1);
+static bool epilogue_operands_finite(float gA, float gB, float Cv, const fp4_gemm_opts *o) {
+    return isfinite(gA) && isfinite(gB) && isfinite(o->alpha) &&
+           (o->beta == 0.0f || (isfinite(Cv) && isfinite(o->beta)));
+}
+
+/* FP4_EPI_EXACT on a finite accumulator acc * 2^e1 (acc is overwritten):
+ * one rounding of alpha*gA*gB*acc + beta*C. */
+static uint64_t epilogue_exact_z(mpz_t t1, int64_t e1, float gA, float gB, float Cv,
+                                 const fp4_gemm_opts *o) {
+    mpz_t t2;
     mpz_init(t2);
-    mpz_set_i128(t1, a->sig);
-    int64_t e1 = a->exp, e2 = 0;
+    int64_t e2 = 0;
     mpz_mul_float(t1, o->alpha, &e1);
     mpz_mul_float(t1, gA, &e1);
     mpz_mul_float(t1, gB, &e1);
@@ -258,8 +260,19 @@ static uint64_t epilogue_exact(const accval *a, float gA, float gB, float Cv,
         e1 = e2;
     }
     uint64_t code = round_mpz(t1, e1, o);
-    mpz_clear(t1);
     mpz_clear(t2);
+    return code;
+}
+
+static uint64_t epilogue_exact(const accval *a, float gA, float gB, float Cv,
+                               const fp4_gemm_opts *o) {
+    if (a->cls != FP4_CLASS_FINITE || !epilogue_operands_finite(gA, gB, Cv, o))
+        return epilogue_special(a, gA, gB, Cv, o);
+    mpz_t t1;
+    mpz_init(t1);
+    mpz_set_i128(t1, a->sig);
+    uint64_t code = epilogue_exact_z(t1, a->exp, gA, gB, Cv, o);
+    mpz_clear(t1);
     return code;
 }
 
@@ -279,16 +292,44 @@ static float f32_of_accval(const accval *a) {
 
 /* FP4_EPI_F32: CUTLASS gett_epilogue order (numerics.md §7.1): alpha' =
  * alpha*scale_a*scale_b in FP32, D = fma(beta, C, alpha'*acc). */
-static uint64_t epilogue_f32(const accval *a, float gA, float gB, float Cv,
-                             const fp4_gemm_opts *o) {
+static uint64_t epilogue_f32_f(float acc32, float gA, float gB, float Cv, const fp4_gemm_opts *o) {
     volatile float s = o->alpha * gA; /* volatile: keep each FP32 rounding */
     s = s * gB;
-    volatile float t = s * f32_of_accval(a);
+    volatile float t = s * acc32;
     float d = o->beta != 0.0f ? fmaf(o->beta, Cv, t) : t;
     fp4_cvt_opts co = {o->out_round, FP4_POLICY_NOSAT, 0, 0, 0};
     uint64_t code = 0;
     fp4_encode_f32(o->out, d, &co, &code, NULL);
     return code;
+}
+
+static uint64_t epilogue_f32(const accval *a, float gA, float gB, float Cv,
+                             const fp4_gemm_opts *o) {
+    return epilogue_f32_f(f32_of_accval(a), gA, gB, Cv, o);
+}
+
+/* For gemm_bs.c: finish a finite wide accumulator acc * 2^e (acc is overwritten). */
+uint64_t fp4i_gemm_finish_z(mpz_t acc, int64_t e, float gA, float gB, float Cv,
+                            const fp4_gemm_opts *o) {
+    if (o->epi == FP4_EPI_EXACT && epilogue_operands_finite(gA, gB, Cv, o))
+        return epilogue_exact_z(acc, e, gA, gB, Cv, o);
+    fp4_gemm_opts o32 = *o;
+    o32.out = FP4_FMT_F32;
+    o32.out_round = FP4_RNE;
+    uint32_t b = (uint32_t)round_mpz(acc, e, &o32);
+    float acc32;
+    memcpy(&acc32, &b, 4);
+    if (o->epi == FP4_EPI_F32) return epilogue_f32_f(acc32, gA, gB, Cv, o);
+    accval a = accval_from_f64((double)acc32); /* non-finite operands: IEEE result */
+    return epilogue_special(&a, gA, gB, Cv, o);
+}
+
+/* For gemm_bs.c: finish a non-finite accumulator (NaN or +-Inf as a double). */
+uint64_t fp4i_gemm_finish_special(double acc, float gA, float gB, float Cv,
+                                  const fp4_gemm_opts *o) {
+    accval a = accval_from_f64(acc);
+    return o->epi == FP4_EPI_EXACT ? epilogue_special(&a, gA, gB, Cv, o)
+                                   : epilogue_f32_f((float)acc, gA, gB, Cv, o);
 }
 
 static void store_out(void *D, fp4_format f, int64_t i, uint64_t code) {
