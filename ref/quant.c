@@ -70,7 +70,7 @@ static const fp4_qrecipe k_recipes[FP4_QR_COUNT] = {
        "quantization_utils.cuh cvt_warp_fp16_to_fp4; flashinfer/quantization/"
        "fp4_quantization.py fp4_quantize",
        FP4_QGLOBAL_ENCODE, 0x00, false, false),
-    NV(FP4_QR_FLASHINFER_EXACT, "flashinfer-exact", "trtllm-exact,vllm-exact",
+    NV(FP4_QR_FLASHINFER_EXACT, "flashinfer-exact", "trtllm-exact",
        "gs=2688/amax; s8=fp8sat(bamax*(gs*(1/6))); out=min(1/(s8*(1/gs)),FLT_MAX); y=x*out; "
        "cvt.rn (= TE arithmetic)",
        "flashinfer-ai/flashinfer@fb28d72 csrc/nv_internal/tensorrt_llm/kernels/"
