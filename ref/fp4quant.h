@@ -56,6 +56,7 @@ typedef enum fp4_qrecipe_id {
     FP4_QR_MXFP8_E4M3_RNA,    /* same, ties away */
     FP4_QR_MXFP8_E5M2,        /* OCP MXFP8 E5M2 elements, RNE */
     FP4_QR_MXFP8_E5M2_RNA,    /* same, ties away */
+    FP4_QR_VLLM_EXACT,        /* vLLM scaled_fp4_quant order with IEEE RN reciprocals */
     FP4_QR_COUNT
 } fp4_qrecipe_id;
 

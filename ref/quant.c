@@ -100,6 +100,13 @@ static const fp4_qrecipe k_recipes[FP4_QR_COUNT] = {
        FP4_FMT_E5M2),
     MX(FP4_QR_MXFP8_E5M2_RNA, "mxfp8-e5m2-rna", "",
        "as mxfp8-e5m2 with ties away from zero", FP4_FMT_E5M2),
+    NV(FP4_QR_VLLM_EXACT, "vllm-exact", "",
+       "vllm-fast's order with every rcp.approx replaced by an IEEE RN reciprocal: "
+       "s8=fp8sat(SF*(bamax*RN(1/6))); out=SF!=0?RN(1/RN(s8*RN(1/SF))):0; y=x*out; cvt.rn",
+       "vllm-project/vllm (main 2026) csrc/quantization/fp4/nvfp4_utils.cuh "
+       "cvt_warp_fp16_to_fp4 (the kernel's formula, recipes.md §2.6) with exact "
+       "reciprocals: what the kernel computes when built without fast math",
+       FP4_QGLOBAL_DECODE, 0x00, false, false),
 };
 
 const fp4_qrecipe *fp4_qrecipe_get(fp4_qrecipe_id id) {
@@ -139,7 +146,7 @@ int fp4_qrecipe_from_name(const char *name, const fp4_qrecipe **out) {
 }
 
 const char *fp4_qrecipe_names(void) {
-    return "modelopt-v0.2x, modelopt, torchao, torchao-2025, te, vllm-fast, flashinfer-fast, "
+    return "modelopt-v0.2x, modelopt, torchao, torchao-2025, te, vllm-fast, vllm-exact, flashinfer-fast, "
            "flashinfer-exact, compressed-tensors, mxfp4, mxfp4-rna, mxfp8-e4m3, "
            "mxfp8-e4m3-rna, mxfp8-e5m2, mxfp8-e5m2-rna";
 }

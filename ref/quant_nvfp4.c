@@ -424,6 +424,14 @@ static int vllm_fast_global(nv_ctx *c) {
     return 0;
 }
 
+/* vllm-exact: vllm_fast_global with k1 = RN(1/6) and k2 = RN(1/SFScaleVal). */
+static int vllm_exact_global(nv_ctx *c) {
+    vllm_fast_global(c);
+    c->k1 = f_div(c, 1.0f, 6.0f);
+    c->k2 = f_div(c, 1.0f, c->enc);
+    return 0;
+}
+
 /* FlashInfer @fb28d72 flashinfer/quantization/fp4_quantization.py
  * fp4_quantize: globalScale = (448 * 6) / x.abs().max() (caller's torch:
  * reciprocal * 2688); is_global_scale_inversed (decode source): the kernel
@@ -463,6 +471,17 @@ static uint8_t vllm_fast_block(const nv_ctx *c, float bamax, const float *x, int
     uint8_t s8 = fast_scale(c, bamax);
     float sf = e4m3_value(s8);
     float out_scale = sf != 0.0f ? fp4_mufu_rcp_sm90(f_mul(c, sf, c->k2)) : 0.0f;
+    fast_elements(c, out_scale, x, n, codes);
+    return s8;
+}
+
+/* vllm-exact block: vllm_fast_block with the outer reciprocal exact. */
+static uint8_t vllm_exact_block(const nv_ctx *c, float bamax, const float *x, int n, int64_t base,
+                                uint8_t *codes) {
+    (void)base;
+    uint8_t s8 = e4m3_satfinite(f_mul(c, c->enc, f_mul(c, bamax, c->k1)));
+    float sf = e4m3_value(s8);
+    float out_scale = sf != 0.0f ? f_div(c, 1.0f, f_mul(c, sf, c->k2)) : 0.0f;
     fast_elements(c, out_scale, x, n, codes);
     return s8;
 }
@@ -562,6 +581,7 @@ static const nv_recipe_fns k_fns[] = {
     {FP4_QR_TORCHAO_2025, torchao_global, torchao_2025_block, false},
     {FP4_QR_TE, te_global, te_block, true},
     {FP4_QR_VLLM_FAST, vllm_fast_global, vllm_fast_block, true},
+    {FP4_QR_VLLM_EXACT, vllm_exact_global, vllm_exact_block, true},
     {FP4_QR_FLASHINFER_FAST, flashinfer_fast_global, flashinfer_fast_block, true},
     {FP4_QR_FLASHINFER_EXACT, flashinfer_exact_global, flashinfer_exact_block, true},
     {FP4_QR_COMPRESSED_TENSORS, ct_global, ct_block, false},

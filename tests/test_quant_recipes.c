@@ -29,7 +29,7 @@
 
 static const char *const k_nv[] = {"modelopt-v0.2x", "modelopt", "torchao", "torchao-2025", "te",
                                    "vllm-fast", "flashinfer-fast", "flashinfer-exact",
-                                   "compressed-tensors"};
+                                   "compressed-tensors", "vllm-exact"};
 #define NNV ((int)(sizeof k_nv / sizeof k_nv[0]))
 
 static uint32_t bits(float x) {
@@ -570,6 +570,11 @@ static ref_out ref_block(const char *name, const float *x, float amax, int cpu) 
         bool go = vllm ? f8(o.s8) != 0 : bamax != 0;
         float out = go ? fp4_mufu_rcp_sm90(f8(o.s8) * fp4_mufu_rcp_sm90(sf)) : 0.0f;
         for (int i = 0; i < 16; i++) o.codes[i] = t_e2m1(x[i] * out, 0);
+    } else if (!strcmp(name, "vllm-exact")) { /* vLLM's order, IEEE divisions */
+        float sf = 1.0f / tdiv(amax, 2688.0f, cpu);
+        o.s8 = e4m3_sat(sf * (bamax * (1.0f / 6.0f)));
+        float out = f8(o.s8) != 0 ? 1.0f / (f8(o.s8) * (1.0f / sf)) : 0.0f;
+        for (int i = 0; i < 16; i++) o.codes[i] = t_e2m1(x[i] * out, 0);
     } else if (!strcmp(name, "compressed-tensors")) { /* BF16 model */
         float gs = t_bf16(t_bf16(1.0f / amax) * 2688.0f);
         float s = gs * t_bf16(tdiv(bamax, 6.0f, cpu));
@@ -613,7 +618,7 @@ static void test_formulas(void) {
         for (int64_t i = 0; i < rows * cols; i++) amax = fmaxf(amax, fabsf(xf[i]));
         for (int k = 0; k < NNV; k++) {
             for (int cpu = 0; cpu < 2; cpu++) {
-                if (cpu && !is_torch(k_nv[k]) && strcmp(k_nv[k], "vllm-fast")) continue;
+                if (cpu && !is_torch(k_nv[k]) && strcmp(k_nv[k], "vllm-fast") && strcmp(k_nv[k], "vllm-exact")) continue;
                 fp4_qopts o = fp4_qopts_default();
                 o.torch_device = cpu ? FP4_TORCH_CPU : FP4_TORCH_CUDA;
                 fp4_qtensor q;
@@ -639,7 +644,7 @@ static void test_formulas(void) {
             }
         }
     }
-    fp4t_check(blocks == 24L * 15 * rows * (cols / 16), "formula blocks: %ld", blocks);
+    fp4t_check(blocks == 24L * 17 * rows * (cols / 16), "formula blocks: %ld", blocks); /* 10 recipes on CUDA + 7 on CPU */
     free(x), free(xf);
 }
 
