@@ -172,15 +172,7 @@ static void test_rewrite(const image *im, const char *name) {
         return;
     fp4_st_writer *w = NULL;
     fp4_st_writer_create(NULL, &w);
-    for (int64_t i = 0; i < fp4_st_count(f); i++) {
-        const fp4_st_tensor *t = fp4_st_at(f, i);
-        fp4_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes);
-    }
-    for (int64_t i = 0; i < fp4_st_metadata_count(f); i++) {
-        const char *k = NULL, *v = NULL;
-        fp4_st_metadata_at(f, i, &k, &v);
-        fp4_st_writer_set_metadata(w, k, v);
-    }
+    tio_copy_tensors(f, w);
     uint8_t *out = NULL;
     size_t len = 0;
     fp4t_check(fp4_st_writer_finish_memory(w, &out, &len) == FP4_ST_OK, "rewrite %s", name);

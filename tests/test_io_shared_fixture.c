@@ -87,15 +87,7 @@ static void test_rewrite(const char *file) {
     const char *out = tio_path(file);
     fp4_st_writer *w = NULL;
     fp4_st_writer_create(out, &w);
-    for (int64_t i = 0; i < fp4_st_count(f); i++) {
-        const fp4_st_tensor *t = fp4_st_at(f, i);
-        fp4_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes);
-    }
-    for (int64_t i = 0; i < fp4_st_metadata_count(f); i++) {
-        const char *k = NULL, *v = NULL;
-        fp4_st_metadata_at(f, i, &k, &v);
-        fp4_st_writer_set_metadata(w, k, v);
-    }
+    tio_copy_tensors(f, w);
     fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "write %s: %s", file, fp4_st_errmsg());
     fp4_st_close(f);
     size_t a = 0, b = 0;

@@ -114,4 +114,18 @@ static inline bool tio_msg_ok(const char *m) {
     return m && *m && !strchr(m, '\n') && !strchr(m, '\r');
 }
 
+/* Adds every tensor and metadata entry of f to w, in file order (the
+ * rewrite checks compare the result byte for byte with the original). */
+static inline void tio_copy_tensors(const fp4_st_file *f, fp4_st_writer *w) {
+    for (int64_t i = 0; i < fp4_st_count(f); i++) {
+        const fp4_st_tensor *t = fp4_st_at(f, i);
+        fp4_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes);
+    }
+    for (int64_t i = 0; i < fp4_st_metadata_count(f); i++) {
+        const char *k = NULL, *v = NULL;
+        fp4_st_metadata_at(f, i, &k, &v);
+        fp4_st_writer_set_metadata(w, k, v);
+    }
+}
+
 #endif
