@@ -8,5 +8,8 @@ int cli_cmd_table(int argc, char **argv);
 int cli_cmd_sha256(int argc, char **argv);
 int cli_cmd_formats(int argc, char **argv);
 int cli_cmd_selfcheck(int argc, char **argv);
+int cli_cmd_quantize(int argc, char **argv);
+int cli_cmd_gemm(int argc, char **argv);
+int cli_cmd_model(int argc, char **argv);
 
 #endif

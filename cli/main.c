@@ -21,6 +21,9 @@ static const cli_command k_commands[] = {
     {"sha256", cli_cmd_sha256, "hash the codes of all 2^32 FP32 patterns, per format and policy"},
     {"formats", cli_cmd_formats, "formats, rounding modes and policies, with evidence"},
     {"selfcheck", cli_cmd_selfcheck, "readable tour of the formats plus quick self-checks"},
+    {"quantize", cli_cmd_quantize, "quantize safetensors tensors with NVFP4/MX recipes"},
+    {"gemm", cli_cmd_gemm, "run the exact NVFP4 GEMM oracle on files or generated inputs"},
+    {"model", cli_cmd_model, "DeepSeek-V3/R1 forward: info, run, synth"},
 };
 enum { NCOMMANDS = sizeof k_commands / sizeof k_commands[0] };
 
@@ -61,10 +64,20 @@ static const cli_command *find_command(const char *name) {
     return NULL;
 }
 
+/* "convert, table, ..." from the command table, for error messages. */
+static const char *command_names(void) {
+    static char buf[256];
+    if (!buf[0])
+        for (int i = 0; i < NCOMMANDS; i++)
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? ", " : "",
+                     k_commands[i].name);
+    return buf;
+}
+
 static int dispatch(int argc, char **argv) {
     if (argc < 2)
-        return cli_usage_error("no command given (valid: convert, table, sha256, formats, "
-                               "selfcheck); try 'fp4sim --help'");
+        return cli_usage_error("no command given (valid: %s); try 'fp4sim --help'",
+                               command_names());
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         print_help();
@@ -73,9 +86,8 @@ static int dispatch(int argc, char **argv) {
     if (strcmp(cmd, "--version") == 0) return print_version(argc, argv);
     const cli_command *c = find_command(cmd);
     if (!c)
-        return cli_usage_error("unknown command '%s' (valid: convert, table, sha256, formats, "
-                               "selfcheck, --help, --version)",
-                               cmd);
+        return cli_usage_error("unknown command '%s' (valid: %s, --help, --version)", cmd,
+                               command_names());
     return c->run(argc - 1, argv + 1);
 }
 

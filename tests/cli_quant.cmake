@@ -1,0 +1,60 @@
+# tests/cli_quant.cmake - `fp4sim quantize` and `fp4sim gemm` (cli/cmd_quantize.c,
+# cli/cmd_gemm.c), run as the real binary and checked against fp4_quantize and
+# fp4_gemm_nvfp4 called directly (tests/test_cli_quant.c). Bad arguments use
+# fp4_cli_test's usage mode from tests/cli.cmake.
+if(NOT TARGET fp4sim)
+  return()
+endif()
+
+set(FP4_QCLI_DIR ${CMAKE_CURRENT_BINARY_DIR}/cli_quant)
+file(MAKE_DIRECTORY ${FP4_QCLI_DIR})
+
+add_executable(test_cli_quant test_cli_quant.c)
+target_include_directories(test_cli_quant PRIVATE ${CJSON_INCLUDE})
+target_link_libraries(test_cli_quant PRIVATE fp4ref fp4testutil OpenSSL::Crypto ${CJSON_LIB} m)
+add_dependencies(test_cli_quant fp4sim)
+
+add_test(NAME cli_quant_inputs COMMAND test_cli_quant write ${FP4_QCLI_DIR})
+set_tests_properties(cli_quant_inputs PROPERTIES LABELS unit FIXTURES_SETUP fp4_qcli_inputs)
+foreach(mode quant gemm)
+  add_test(NAME cli_quant_${mode} COMMAND test_cli_quant ${mode} $<TARGET_FILE:fp4sim> ${FP4_QCLI_DIR})
+  set_tests_properties(cli_quant_${mode} PROPERTIES LABELS unit FIXTURES_REQUIRED fp4_qcli_inputs)
+endforeach()
+
+if(COMMAND fp4_cli_test)
+  set(qin ${FP4_QCLI_DIR}/qin.safetensors)
+  set(qbad ${FP4_QCLI_DIR}/qbad.safetensors)
+  fp4_cli_test(help_quantize text ARGS quantize --help REGEX "^usage: fp4sim quantize")
+  fp4_cli_test(help_gemm text ARGS gemm --help REGEX "^usage: fp4sim gemm")
+  set(qbad_gemm_k24 gemm --k 24)
+  set(qbad_gemm_k0 gemm --k 0)
+  set(qbad_gemm_acc gemm --acc kahan)
+  set(qbad_gemm_outfmt gemm --out-format e4m3)
+  set(qbad_gemm_missing gemm --a ${FP4_QCLI_DIR}/nonexistent.safetensors --b ${qbad})
+  set(qbad_gemm_one_file gemm --a ${qbad})
+  set(qbad_gemm_dtype gemm --a ${qbad} --b ${qbad})
+  set(qbad_gemm_no_tensor gemm --a ${qin} --b ${qin})
+  set(qbad_gemm_prefix gemm --a ${qin} --a-tensor w_f32 --b ${qin} --b-tensor w_f32)
+  set(qbad_gemm_beta_no_c gemm --a ${qbad} --b ${qbad} --beta 1)
+  set(qbad_gemm_alpha gemm --alpha x)
+  set(qbad_quant_recipe quantize ${qin} --recipe bogus)
+  set(qbad_quant_missing quantize ${FP4_QCLI_DIR}/nonexistent.safetensors)
+  set(qbad_quant_no_input quantize)
+  set(qbad_quant_two_inputs quantize ${qin} ${qin})
+  set(qbad_quant_dtype quantize ${qin} --tensor ints)
+  set(qbad_quant_rank quantize ${qbad} --tensor vec)
+  set(qbad_quant_cols quantize ${qbad} --tensor odd)
+  set(qbad_quant_no_tensor quantize ${qin} --tensor nope)
+  set(qbad_quant_out_two quantize ${qin} --recipe modelopt,te --out ${FP4_QCLI_DIR}/x.safetensors)
+  set(qbad_quant_compare quantize ${qin} --compare modelopt)
+  set(qbad_quant_compare_block quantize ${qin} --compare modelopt,mxfp4)
+  set(qbad_quant_layout quantize ${qin} --layout tiled)
+  set(qbad_quant_amax quantize ${qin} --amax -1)
+  foreach(case gemm_k24 gemm_k0 gemm_acc gemm_outfmt gemm_missing gemm_one_file gemm_dtype
+          gemm_no_tensor gemm_prefix gemm_beta_no_c gemm_alpha quant_recipe quant_missing
+          quant_no_input quant_two_inputs quant_dtype quant_rank quant_cols quant_no_tensor
+          quant_out_two quant_compare quant_compare_block quant_layout quant_amax)
+    fp4_cli_test(qbad_${case} usage ARGS ${qbad_${case}})
+    set_tests_properties(cli_qbad_${case} PROPERTIES FIXTURES_REQUIRED fp4_qcli_inputs)
+  endforeach()
+endif()
