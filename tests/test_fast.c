@@ -40,18 +40,6 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static float f32_from_bits(uint32_t b) {
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
-
-static uint32_t f32_to_bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) {
@@ -93,7 +81,7 @@ static void compare_codes(const char *what, const char *level, fp4_format f, con
     }
     for (int64_t i = 0; i < n; i++)
         fp4t_check(got[i] == want[i], "%s [%s] %s: x=0x%08" PRIX32 " (%a) got 0x%02X want 0x%02X",
-                   what, level, fp4_format_get(f)->name, f32_to_bits(x[i]), (double)x[i], got[i],
+                   what, level, fp4_format_get(f)->name, fp4t_f32_bits(x[i]), (double)x[i], got[i],
                    want[i]);
 }
 
@@ -129,7 +117,7 @@ static int64_t binade_patterns(uint32_t sign, uint32_t efield, uint32_t stride, 
     int64_t k = 0;
     for (uint32_t m = 0; m < (1u << 23); m++)
         if (stride <= 1 || m % stride == 0 || near_grid(m))
-            x[k++] = f32_from_bits((sign << 31) | (efield << 23) | m);
+            x[k++] = fp4t_f32_from_bits((sign << 31) | (efield << 23) | m);
     return k;
 }
 
@@ -189,10 +177,10 @@ static int64_t edge_magnitudes(uint32_t *out) {
         int maxc = fmts[fi] == FP4_FMT_E2M1 ? 0x7 : 0x7E;
         for (int c = 0; c <= maxc; c++) {
             double v = fp4_to_f64(fmts[fi], (uint64_t)c);
-            out[k++] = f32_to_bits((float)v);
+            out[k++] = fp4t_f32_bits((float)v);
             if (c < maxc) { /* midpoint: exact in FP32 (a few more bits) */
                 double w = fp4_to_f64(fmts[fi], (uint64_t)c + 1);
-                out[k++] = f32_to_bits((float)((v + w) / 2));
+                out[k++] = fp4t_f32_bits((float)((v + w) / 2));
             }
         }
     }
@@ -210,8 +198,8 @@ static void test_edges(void) {
         for (int d = -64; d <= 64; d++) {
             int64_t b = (int64_t)mags[i] + d;
             if (b < 0 || b > 0x7FFFFFFF) continue;
-            x[n++] = f32_from_bits((uint32_t)b);
-            x[n++] = f32_from_bits((uint32_t)b | 0x80000000u);
+            x[n++] = fp4t_f32_from_bits((uint32_t)b);
+            x[n++] = fp4t_f32_from_bits((uint32_t)b | 0x80000000u);
         }
     check_fast("edges", FP4_FMT_E2M1, x, n, want, got);
     check_fast("edges", FP4_FMT_E4M3, x, n, want, got);
@@ -240,7 +228,7 @@ static void test_known_answers(void) {
         {0x3A800001u, 0x0, 0x01}, /* 2^-10 (1 + 2^-23) */
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        float x = f32_from_bits(t[i].x);
+        float x = fp4t_f32_from_bits(t[i].x);
         uint8_t a = 0, b = 0;
         fp4_f32_to_e2m1_rne_sat(&a, &x, 1);
         fp4_f32_to_e4m3_rne_sat(&b, &x, 1);
@@ -257,7 +245,7 @@ static void test_random(void) {
     float *x = xmalloc(sizeof(float) * (size_t)n);
     uint8_t *want = xmalloc((size_t)n), *got = xmalloc((size_t)n);
     for (int64_t i = 0; i < n; i++)
-        x[i] = f32_from_bits(fp4t_rand32(seed, STREAM_RANDOM, (uint64_t)i));
+        x[i] = fp4t_f32_from_bits(fp4t_rand32(seed, STREAM_RANDOM, (uint64_t)i));
     check_fast("random", FP4_FMT_E2M1, x, n, want, got);
     check_fast("random", FP4_FMT_E4M3, x, n, want, got);
     free(x);
@@ -287,7 +275,7 @@ static void test_lengths_alignment(void) {
     uint8_t want[LEN_MAXN + LEN_SLACK];
     for (int i = 0; i < LEN_MAXN + LEN_SLACK; i++) {
         uint32_t r = fp4t_rand32(seed, STREAM_RANDOM, 1ull << 40 | (uint64_t)i);
-        x[i] = f32_from_bits((r & 0x83FFFFFFu) | 0x38000000u); /* around 2^-15..2^16 */
+        x[i] = fp4t_f32_from_bits((r & 0x83FFFFFFu) | 0x38000000u); /* around 2^-15..2^16 */
     }
     for (int fi = 0; fi < 2; fi++) {
         fp4_format f = fi == 0 ? FP4_FMT_E2M1 : FP4_FMT_E4M3;
@@ -312,10 +300,10 @@ static float mixed_input(uint64_t seed, uint32_t stream, uint64_t i) {
     philox4x32_ctr_t r = fp4t_rand4(seed, stream, i);
     uint32_t sign = r.v[0] & 0x80000000u, m = r.v[1] & 0x7FFFFFu;
     switch (r.v[2] % 8) {
-    case 0: return f32_from_bits(r.v[3]);                           /* anything */
-    case 1: return f32_from_bits(sign | (r.v[3] % 4 == 0 ? 0u : m)); /* zero, subnormal */
-    case 2: return f32_from_bits(sign | 0x7F800000u | (r.v[3] % 2 ? m : 0u)); /* Inf, NaN */
-    default: return f32_from_bits(sign | ((uint32_t)(100 + r.v[3] % 60) << 23) | m);
+    case 0: return fp4t_f32_from_bits(r.v[3]);                           /* anything */
+    case 1: return fp4t_f32_from_bits(sign | (r.v[3] % 4 == 0 ? 0u : m)); /* zero, subnormal */
+    case 2: return fp4t_f32_from_bits(sign | 0x7F800000u | (r.v[3] % 2 ? m : 0u)); /* Inf, NaN */
+    default: return fp4t_f32_from_bits(sign | ((uint32_t)(100 + r.v[3] % 60) << 23) | m);
     }
 }
 
@@ -504,7 +492,7 @@ static void test_all_f32(void) {
     uint8_t *want = xmalloc((size_t)block), *got = xmalloc((size_t)block);
     double t0 = now_s();
     for (uint64_t base = 0; base < (1ull << 32); base += (uint64_t)block) {
-        for (int64_t i = 0; i < block; i++) x[i] = f32_from_bits((uint32_t)(base + (uint64_t)i));
+        for (int64_t i = 0; i < block; i++) x[i] = fp4t_f32_from_bits((uint32_t)(base + (uint64_t)i));
         for (int fi = 0; fi < 2; fi++) {
             fp4_format f = fi == 0 ? FP4_FMT_E2M1 : FP4_FMT_E4M3;
             check_fast("all f32", f, x, block, want, got);

@@ -8,12 +8,6 @@
 #include <math.h>
 #include <string.h>
 
-static float f_from_bits(uint32_t b) {
-    float f;
-    memcpy(&f, &b, 4);
-    return f;
-}
-
 /* Inputs: +-(every code's value and midpoints) +- 0..3 ulps, specials, random. */
 static int64_t make_inputs(float *x, int64_t cap) {
     int64_t n = 0;
@@ -27,15 +21,15 @@ static int64_t make_inputs(float *x, int64_t cap) {
                 float pf = (float)pts[p];
                 memcpy(&b, &pf, 4);
                 for (int d = -3; d <= 3 && n + 2 <= cap; d++) {
-                    x[n++] = f_from_bits(b + (uint32_t)d);
-                    x[n++] = -f_from_bits(b + (uint32_t)d);
+                    x[n++] = fp4t_f32_from_bits(b + (uint32_t)d);
+                    x[n++] = -fp4t_f32_from_bits(b + (uint32_t)d);
                 }
             }
         }
     const uint32_t specials[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u,
                                  0xFFC00000u, 0x7F800001u, 0x00000001u, 0x807FFFFFu, 0x7F7FFFFFu};
-    for (size_t i = 0; i < sizeof specials / 4 && n < cap; i++) x[n++] = f_from_bits(specials[i]);
-    for (uint64_t i = 0; n < cap; i++) x[n++] = f_from_bits(fp4t_rand32(fp4t_seed(), 7, i));
+    for (size_t i = 0; i < sizeof specials / 4 && n < cap; i++) x[n++] = fp4t_f32_from_bits(specials[i]);
+    for (uint64_t i = 0; n < cap; i++) x[n++] = fp4t_f32_from_bits(fp4t_rand32(fp4t_seed(), 7, i));
     return n;
 }
 

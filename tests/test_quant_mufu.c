@@ -7,7 +7,7 @@
  *  - every result is RN(1/x) + delta (read here from the .bin directly),
  *    never more than 1 ulp away;
  *  - rcp(6.0f) = 0x3E2AAAAB = RN(1/6); powers of two are exact;
- *  - exponent invariance: bits(rcp(x * 2^e)) = bits(rcp(x)) - (e << 23) for
+ *  - exponent invariance: fp4t_f32_bits(rcp(x * 2^e)) = fp4t_f32_bits(rcp(x)) - (e << 23) for
  *    e in {+-1, +-10, +-60, +-120};
  *  - .ftz and specials: +-0 and subnormal inputs -> +-inf, +-inf -> +-0,
  *    NaN -> 0x7FFFFFFF, subnormal results -> +-0. */
@@ -16,18 +16,6 @@
 
 #include <math.h>
 #include <string.h>
-
-static uint32_t bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-static float flt(uint32_t b) {
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
 
 static unsigned char *read_bin(size_t *n) {
     FILE *f = fopen(FP4_MUFU_BIN, "rb");
@@ -62,11 +50,11 @@ static void test_counts(const unsigned char *bin) {
 static void test_all_mantissas(const unsigned char *bin) {
     long bad = 0, far = 0;
     for (uint32_t m = 0; m < (1u << 23); m++) {
-        float x = flt(0x3F800000u | m);
-        uint32_t rn = bits(1.0f / x);
+        float x = fp4t_f32_from_bits(0x3F800000u | m);
+        uint32_t rn = fp4t_f32_bits(1.0f / x);
         unsigned code = (bin[m >> 2] >> (2 * (m & 3))) & 3;
         uint32_t want = code == 1 ? rn + 1 : code == 2 ? rn - 1 : rn;
-        uint32_t got = bits(fp4_mufu_rcp_sm90(x));
+        uint32_t got = fp4t_f32_bits(fp4_mufu_rcp_sm90(x));
         bad += got != want;
         far += (got > rn ? got - rn : rn - got) > 1;
         if (got != want)
@@ -76,8 +64,8 @@ static void test_all_mantissas(const unsigned char *bin) {
 }
 
 static void test_points(void) {
-    fp4t_check(bits(fp4_mufu_rcp_sm90(6.0f)) == 0x3E2AAAABu, "rcp(6) = %08x",
-               (unsigned)bits(fp4_mufu_rcp_sm90(6.0f)));
+    fp4t_check(fp4t_f32_bits(fp4_mufu_rcp_sm90(6.0f)) == 0x3E2AAAABu, "rcp(6) = %08x",
+               (unsigned)fp4t_f32_bits(fp4_mufu_rcp_sm90(6.0f)));
     fp4t_check(fp4_mufu_rcp_sm90(6.0f) == 1.0f / 6.0f, "rcp(6) == RN(1/6)");
     for (int e = -126; e <= 126; e++) {
         float x = ldexpf(1.0f, e);
@@ -86,7 +74,7 @@ static void test_points(void) {
     }
 }
 
-/* bits(rcp(x * 2^e)) = bits(rcp(x)) - (e << 23), x in [1, 2). */
+/* fp4t_f32_bits(rcp(x * 2^e)) = fp4t_f32_bits(rcp(x)) - (e << 23), x in [1, 2). */
 static void test_exponent_invariance(void) {
     static const int es[] = {-120, -60, -10, -1, 1, 10, 60, 120};
     long bad = 0;
@@ -94,10 +82,10 @@ static void test_exponent_invariance(void) {
         int e = es[k];
         uint32_t step = (e == 1 || e == -1) ? 1 : 61; /* every mantissa at +-1, a sample elsewhere */
         for (uint32_t m = 0; m < (1u << 23); m += step) {
-            float x = flt(0x3F800000u | m);
-            uint32_t base = bits(fp4_mufu_rcp_sm90(x));
-            float xe = flt(((uint32_t)(127 + e) << 23) | m);
-            uint32_t got = bits(fp4_mufu_rcp_sm90(xe));
+            float x = fp4t_f32_from_bits(0x3F800000u | m);
+            uint32_t base = fp4t_f32_bits(fp4_mufu_rcp_sm90(x));
+            float xe = fp4t_f32_from_bits(((uint32_t)(127 + e) << 23) | m);
+            uint32_t got = fp4t_f32_bits(fp4_mufu_rcp_sm90(xe));
             uint32_t want = (uint32_t)((int64_t)base - (int64_t)e * (1 << 23));
             if (got != want && bad++ < 5)
                 fp4t_check(0, "rcp(1.%06x * 2^%d) = %08x, want %08x", (unsigned)m, e,
@@ -108,7 +96,7 @@ static void test_exponent_invariance(void) {
 }
 
 static void expect(uint32_t in, uint32_t want, const char *what) {
-    uint32_t got = bits(fp4_mufu_rcp_sm90(flt(in)));
+    uint32_t got = fp4t_f32_bits(fp4_mufu_rcp_sm90(fp4t_f32_from_bits(in)));
     fp4t_check(got == want, "%s: rcp(%08x) = %08x, want %08x", what, (unsigned)in, (unsigned)got,
                (unsigned)want);
 }

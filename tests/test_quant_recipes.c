@@ -32,18 +32,6 @@ static const char *const k_nv[] = {"modelopt-v0.2x", "modelopt", "torchao", "tor
                                    "compressed-tensors", "vllm-exact"};
 #define NNV ((int)(sizeof k_nv / sizeof k_nv[0]))
 
-static uint32_t bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-static float flt(uint32_t b) {
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
-
 /* E2M1 magnitude code by the RNE thresholds of numerics.md §2.1. */
 static uint8_t t_e2m1_mag(float a) {
     if (a <= 0.25f) return 0;
@@ -331,7 +319,7 @@ static void test_ct_global(void) {
 static void test_torch_device(void) {
     int found = 0;
     for (uint32_t m = 0; m < 128 && !found; m++) {
-        float a = flt(0x3F800000u | (m << 16));
+        float a = fp4t_f32_from_bits(0x3F800000u | (m << 16));
         volatile float inv = (float)(1.0 / 2688.0);
         float cuda = a * inv, cpu = a / 2688.0f;
         if (cuda == cpu) continue;
@@ -504,9 +492,9 @@ static void test_ties_all_scales(void) {
 
 /* Independent helpers: BF16 RNE by the bit trick, E2M1 by thresholds. */
 static float t_bf16(float v) {
-    uint32_t b = bits(v);
+    uint32_t b = fp4t_f32_bits(v);
     b = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
-    return flt(b);
+    return fp4t_f32_from_bits(b);
 }
 
 
@@ -661,7 +649,7 @@ static void test_global_divergence(void) {
     long n = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0, lib = 0;
     for (int e = -20; e <= 10; e++) {
         for (uint32_t m = 0; m < 128; m++) {
-            volatile float a = flt(((uint32_t)(127 + e) << 23) | (m << 16));
+            volatile float a = fp4t_f32_from_bits(((uint32_t)(127 + e) << 23) | (m << 16));
             float k6 = 6.0f, k448 = 448.0f, k2688 = 2688.0f;
             float dec = a / k2688, enc = k2688 / a;
             n++;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static inline uint64_t fp4t_seed(void) {
     const char *s = getenv("FP4SIM_SEED");
@@ -29,6 +30,18 @@ static inline uint32_t fp4t_rand32(uint64_t seed, uint32_t stream, uint64_t inde
 static inline uint64_t fp4t_rand64(uint64_t seed, uint32_t stream, uint64_t index) {
     philox4x32_ctr_t r = fp4t_rand4(seed, stream, index);
     return ((uint64_t)r.v[1] << 32) | r.v[0];
+}
+
+/* FP32 <-> bit pattern, for tests that build inputs bit by bit. */
+static inline uint32_t fp4t_f32_bits(float x) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+static inline float fp4t_f32_from_bits(uint32_t b) {
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
 }
 
 typedef struct fp4t_state {
