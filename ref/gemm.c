@@ -96,14 +96,13 @@ static int prep_make(prep *p, const fp4_nvfp4_matrix *X, int64_t ld) {
     return 0;
 }
 
-static int check_scales(const fp4_nvfp4_matrix *X, const char *name) {
-    int64_t n = X->rows * (X->k / 16);
+int fp4i_gemm_check_ue4m3(const uint8_t *scales, int64_t rows, int64_t k, const char *name) {
+    int64_t nb = k / 16, n = rows * nb;
     for (int64_t i = 0; i < n; i++)
-        if (X->scales[i] & 0x80)
+        if (scales[i] & 0x80)
             return fp4_fail("gemm: %s scale byte 0x%02X at row %lld, block %lld has bit 7 set "
                             "(UE4M3 is 7 bits)",
-                            name, X->scales[i], (long long)(i / (X->k / 16)),
-                            (long long)(i % (X->k / 16)));
+                            name, scales[i], (long long)(i / nb), (long long)(i % nb));
     return 0;
 }
 
@@ -138,7 +137,9 @@ static int check_args(const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, cons
         free(seen);
         if (bad) return fp4_fail("gemm: k_order is not a permutation of 0..%lld", (long long)nb - 1);
     }
-    if (check_scales(A, "A") || check_scales(B, "B")) return -1;
+    if (fp4i_gemm_check_ue4m3(A->scales, A->rows, A->k, "A") ||
+        fp4i_gemm_check_ue4m3(B->scales, B->rows, B->k, "B"))
+        return -1;
     return 0;
 }
 
@@ -332,11 +333,6 @@ uint64_t fp4i_gemm_finish_special(double acc, float gA, float gB, float Cv,
                                    : epilogue_f32_f((float)acc, gA, gB, Cv, o);
 }
 
-static void store_out(void *D, fp4_format f, int64_t i, uint64_t code) {
-    if (f == FP4_FMT_F32) ((uint32_t *)D)[i] = (uint32_t)code;
-    else ((uint16_t *)D)[i] = (uint16_t)code;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Exact accumulation: one row of A against NT columns of B                  */
 /* ------------------------------------------------------------------------ */
@@ -468,7 +464,7 @@ int fp4_gemm_nvfp4(const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, const f
                                                    : f16_blocks(&pa, &pb, m, n, o);
             if (pa.nan[m] || pb.nan[n]) a = nanv;
             float Cv = C ? C[m * N + n] : 0.0f;
-            store_out(D, o->out, m * N + n, finish(&a, A->global_scale, B->global_scale, Cv, o));
+            fp4i_gemm_store(D, o->out, m * N + n, finish(&a, A->global_scale, B->global_scale, Cv, o));
         }
     }
     prep_free(&pa);

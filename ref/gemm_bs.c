@@ -191,15 +191,9 @@ static int check_bs(const fp4_bs_matrix *A, const fp4_bs_matrix *B, const float 
     if (o->out != FP4_FMT_F32 && o->out != FP4_FMT_F16 && o->out != FP4_FMT_BF16)
         return fp4_fail("gemm: output format must be f32, f16 or bf16");
     if (o->beta != 0.0f && !C) return fp4_fail("gemm: beta != 0 but C is null");
-    if (A->kind == FP4_BS_NVFP4)
-        for (int pass = 0; pass < 2; pass++) {
-            const fp4_bs_matrix *X = pass ? B : A;
-            const uint8_t *s = X->scales;
-            for (int64_t i = 0; i < X->rows * (X->k / 16); i++)
-                if (s[i] & 0x80)
-                    return fp4_fail("gemm: %s scale byte 0x%02X has bit 7 set (UE4M3 is 7 bits)",
-                                    pass ? "B" : "A", s[i]);
-        }
+    if (A->kind == FP4_BS_NVFP4 && (fp4i_gemm_check_ue4m3(A->scales, A->rows, A->k, "A") ||
+                                    fp4i_gemm_check_ue4m3(B->scales, B->rows, B->k, "B")))
+        return -1;
     return 0;
 }
 
@@ -228,11 +222,6 @@ static uint64_t finish_wide(wide *w, float gA, float gB, float Cv, const fp4_gem
     uint64_t code = fp4i_gemm_finish_z(p, WIDE_EXP, gA, gB, Cv, o);
     mpz_clear(p), mpz_clear(q);
     return code;
-}
-
-static void store(void *D, fp4_format f, int64_t i, uint64_t c) {
-    if (f == FP4_FMT_F32) ((uint32_t *)D)[i] = (uint32_t)c;
-    else ((uint16_t *)D)[i] = (uint16_t)c;
 }
 
 int fp4_gemm_block_scaled(const fp4_bs_matrix *A, const fp4_bs_matrix *B, const float *C,
@@ -264,7 +253,7 @@ int fp4_gemm_block_scaled(const fp4_bs_matrix *A, const fp4_bs_matrix *B, const 
             accumulate(&pa, &pb, unit, bs, m, n, &w);
             code = finish_wide(&w, A->global_scale, B->global_scale, Cv, o);
         }
-        store(D, o->out, t, code);
+        fp4i_gemm_store(D, o->out, t, code);
     }
     bsprep_free(&pa);
     bsprep_free(&pb);
