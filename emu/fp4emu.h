@@ -305,6 +305,170 @@ bool fp4emu_fit_cand_has(const fp4emu_fit_cand *c, const fp4emu_model *m);
 /* Human-readable report: counts, best candidates, residual cases. */
 void fp4emu_fit_print(FILE *f, const fp4emu_fit_data *data, const fp4emu_fit_report *rep);
 
+/* ---------------------------------------------------------------------------
+ * Probing a tensor core (docs/probe.md)
+ *
+ * A probe runs targeted and random dot products of one instruction on a
+ * target - a GPU (cli/ wires kernels/' fp4k_probe_mma in) or a simulated
+ * GPU (an emu model) - fits the datapath model blind (fp4emu_fit), refines
+ * it on subnormal and special-value cases, compares the named presets, and
+ * reports a verdict with the samples no model explains.
+ * ------------------------------------------------------------------------- */
+
+/* Largest K of a probed instruction, and scales per row (K / 16). */
+#define FP4EMU_PROBE_MAX_K 64
+#define FP4EMU_PROBE_MAX_SCALES 4
+
+typedef struct fp4emu_probe_instr {
+    const char *name;    /* "sm90-wgmma-f16-f32"; the names of kernels/ fp4k_probe_info */
+    const char *arch;    /* where it runs: "sm_90a", "sm_100a", "sm_120a", "sm_89+" */
+    const char *ptx;     /* the PTX instruction issued */
+    const char *sass;    /* the SASS opcode expected (prefix; numerics.md §5.2 for sm_90,
+                            not yet seen on Blackwell) */
+    fp4emu_input in;     /* operand formats (and UE4M3 per 16 for block-scaled kinds) */
+    fp4_format acc;      /* F32 or F16: C and D */
+    int m, n, k;         /* one instruction: M x N outputs, K products each */
+    const char *presets; /* comma-separated presets the fingerprint compares ("" none) */
+} fp4emu_probe_instr;
+
+int fp4emu_probe_instr_count(void);
+const fp4emu_probe_instr *fp4emu_probe_instr_at(int i); /* NULL out of range */
+/* NULL (and fp4_last_error naming the valid ones) if unknown. */
+const fp4emu_probe_instr *fp4emu_probe_instr_get(const char *name);
+
+/* Sample groups. Every tile of a batch belongs to one group. */
+typedef enum fp4emu_probe_group {
+    FP4EMU_PG_EXACT = 0, /* small integers whose sum every model gets exactly: a wrong result is
+                            an operand-layout bug of the probe, not numerics */
+    FP4EMU_PG_RANDOM,    /* numerics.md §5.2 distributions */
+    FP4EMU_PG_WINDOW,    /* one huge product plus tiny ones, spreads 2..~60 bits (window F) */
+    FP4EMU_PG_C_LARGE,   /* C far above or below the products (is C truncated?) */
+    FP4EMU_PG_TIES,      /* exact sums halfway between outputs, +- a tiny term (RZ/RNE, sticky) */
+    FP4EMU_PG_SCALES,    /* block-scaled: chunk scales of very different exponents */
+    FP4EMU_PG_SUBNORMAL, /* subnormal elements, scales, C; tiny results */
+    FP4EMU_PG_SPECIAL,   /* NaN/Inf operands and C, NaN (0x7F) and zero scales, overflow */
+    FP4EMU_PG_COUNT
+} fp4emu_probe_group;
+
+const char *fp4emu_probe_group_name(fp4emu_probe_group g); /* "exact", "random", ... */
+/* The groups the blind fit uses (random, window, c-large, ties, scales);
+ * exact checks the probe, subnormal and special refine the fitted model. */
+bool fp4emu_probe_group_fitted(fp4emu_probe_group g);
+
+/* A batch of tiles, all of one instruction. Output (m, n) of tile t is
+ * dot(A[t][m], B[t][n]) + C[t][m][n], sample index (t*M + m)*N + n. */
+typedef struct fp4emu_probe_batch {
+    int64_t tiles;
+    void *a;          /* tiles*M*K codes [t][m][k], fp4_format_code_bytes(a_fmt) each */
+    void *b;          /* tiles*N*K codes [t][n][k] */
+    uint8_t *sa, *sb; /* scaled: tiles*M*(K/16) and tiles*N*(K/16) UE4M3 codes; else NULL */
+    uint32_t *c;      /* tiles*M*N accumulator codes (F16 in the low 16 bits) */
+    uint8_t *group;   /* tiles: fp4emu_probe_group of each tile */
+} fp4emu_probe_batch;
+
+/* Generates the probe's inputs: `random` dot products, `targeted` per
+ * targeted group (rounded up to whole tiles; groups that do not apply to
+ * the instruction are left out), Philox-random under `seed`. 0 or -1. */
+int fp4emu_probe_batch_make(const fp4emu_probe_instr *ins, int64_t random, int64_t targeted,
+                            uint64_t seed, fp4emu_probe_batch *b);
+void fp4emu_probe_batch_free(fp4emu_probe_batch *b);
+
+/* A target runs a batch; d receives tiles*M*N output codes. 0, or -1 with
+ * fp4_last_error(). */
+typedef int (*fp4emu_probe_run_fn)(void *ctx, const fp4emu_probe_instr *ins,
+                                   const fp4emu_probe_batch *b, uint32_t *d);
+
+typedef struct fp4emu_probe_target {
+    fp4emu_probe_run_fn run;
+    void *ctx;
+    char device[256];      /* GPU name, or "simulated: <model>" */
+    int cc_major, cc_minor; /* 0, 0 when simulated */
+    int driver_version, runtime_version; /* cudaDriverGetVersion / cudaRuntimeGetVersion */
+    bool simulated;
+} fp4emu_probe_target;
+
+/* A simulated GPU whose instruction is `m` (kept by pointer: m must outlive
+ * the target); `label` names it in the fingerprint. */
+fp4emu_probe_target fp4emu_probe_target_model(const fp4emu_model *m, const char *label);
+/* Its run function (ctx is a const fp4emu_model *). */
+int fp4emu_probe_run_model(void *ctx, const fp4emu_probe_instr *ins, const fp4emu_probe_batch *b,
+                           uint32_t *d);
+
+typedef struct fp4emu_probe_opts {
+    int64_t count;    /* random dot products (default 100000) */
+    int64_t targeted; /* dot products per targeted group (default 4096) */
+    uint64_t seed;    /* Philox seed (default 0) */
+    int max_cases;    /* mismatching samples kept with their inputs (default 256) */
+    const fp4emu_fit_space *space; /* NULL: fp4emu_fit_space_default(acc) */
+} fp4emu_probe_opts;
+
+fp4emu_probe_opts fp4emu_probe_opts_default(void);
+
+typedef enum fp4emu_probe_verdict {
+    FP4EMU_PROBE_EXPLAINED = 0,    /* one model reproduces every sample, specials included */
+    FP4EMU_PROBE_EXPLAINED_FINITE, /* every fitted sample; some subnormal/special ones differ */
+    FP4EMU_PROBE_UNEXPLAINED,      /* no candidate reproduces the fitted samples */
+    FP4EMU_PROBE_LAYOUT_ERROR,     /* exact sums came back wrong: the probe, not the GPU */
+    FP4EMU_PROBE_VERDICT_COUNT
+} fp4emu_probe_verdict;
+
+const char *fp4emu_probe_verdict_name(fp4emu_probe_verdict v); /* "explained", ... */
+
+/* One sample with its inputs (a mismatch of the reported model). */
+typedef struct fp4emu_probe_case {
+    fp4emu_probe_group group;
+    int64_t sample;  /* index in the batch */
+    uint16_t a[FP4EMU_PROBE_MAX_K], b[FP4EMU_PROBE_MAX_K];
+    uint8_t sa[FP4EMU_PROBE_MAX_SCALES], sb[FP4EMU_PROBE_MAX_SCALES];
+    uint32_t c;      /* C */
+    uint32_t got;    /* D measured on the target */
+    uint32_t model;  /* D of the reported model (exact group: the exact sum) */
+} fp4emu_probe_case;
+
+#define FP4EMU_PROBE_MAX_PRESETS 8
+
+typedef struct fp4emu_probe_preset_match {
+    const fp4emu_preset *preset;
+    int64_t fit_matches; /* over the fitted samples */
+    int64_t all_matches; /* over every sample but the exact group */
+} fp4emu_probe_preset_match;
+
+typedef struct fp4emu_probe_result {
+    const fp4emu_probe_instr *instr;
+    fp4emu_probe_verdict verdict;
+    int64_t n[FP4EMU_PG_COUNT];       /* samples per group */
+    int64_t matched[FP4EMU_PG_COUNT]; /* reproduced by `model` (exact: equal to the exact sum) */
+    int64_t n_fit;                    /* samples of the fitted groups */
+    fp4emu_fit_report fit;            /* the blind fit over them */
+    bool have_model;                  /* false only for a layout error */
+    fp4emu_model model;               /* the reported model: best fit, refined on subnormal and
+                                         special samples; for "unexplained" the closest */
+    int f_lo, f_hi;                   /* F values equivalent to model.F on the fitted samples */
+    int n_presets;
+    fp4emu_probe_preset_match presets[FP4EMU_PROBE_MAX_PRESETS];
+    int64_t n_mismatch;               /* samples the model (or the exact sum) misses */
+    int n_cases;
+    fp4emu_probe_case *cases;         /* the first min(n_mismatch, max_cases) of them */
+} fp4emu_probe_result;
+
+/* Runs the whole probe of one instruction on a target. 0 (whatever the
+ * verdict), or -1 with fp4_last_error() when the target or the fit failed.
+ * Release r with fp4emu_probe_result_free. */
+int fp4emu_probe_run(const fp4emu_probe_instr *ins, const fp4emu_probe_target *t,
+                     const fp4emu_probe_opts *o, fp4emu_probe_result *r);
+void fp4emu_probe_result_free(fp4emu_probe_result *r);
+/* Human-readable summary (verdict, model, group counts, presets, cases). */
+void fp4emu_probe_print(FILE *f, const fp4emu_probe_result *r);
+
+/* The fingerprint (docs/probe.md "Fingerprint format") as a JSON string
+ * (free() it): the device of t, the options, and one object per result;
+ * sass[i] (may be NULL, or NULL entries) lists the SASS opcodes seen for
+ * result i. NULL and fp4_last_error() on failure. */
+char *fp4emu_probe_fingerprint(const fp4emu_probe_target *t, const fp4emu_probe_opts *o,
+                               const fp4emu_probe_result *r, int n, const char *const *sass);
+/* Every kept case of the results as JSON (free() it): the failing-cases file. */
+char *fp4emu_probe_cases_json(const fp4emu_probe_result *r, int n);
+
 #ifdef __cplusplus
 }
 #endif

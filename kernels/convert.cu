@@ -1,5 +1,6 @@
 // convert.cu - device conversions used to check a GPU's cvt against ref/.
 #include "fp4kernels.h"
+#include "probe_common.cuh"
 
 #include <cuda_fp4.h>
 #include <cuda_fp8.h>
@@ -16,6 +17,12 @@ static fp4k_status cuda_fail(cudaError_t e, const char *what) {
 }
 
 extern "C" const char *fp4k_last_error(void) { return g_err; }
+
+// The same buffer for the probe files (probe_common.cuh).
+char *fp4k_error_buffer(size_t *size) {
+    *size = sizeof g_err;
+    return g_err;
+}
 extern "C" int fp4k_built_with_cuda(void) { return 1; }
 
 extern "C" int fp4k_device_count(void) {

@@ -18,3 +18,11 @@ fp4k_status fp4k_f32_to_e4m3_rne_sat(uint8_t *dst, const float *src, int64_t n) 
     (void)dst, (void)src, (void)n;
     return FP4K_ERR_NOT_BUILT;
 }
+fp4k_status fp4k_probe_mma(const fp4k_probe_req *req, uint32_t *d) {
+    (void)req, (void)d;
+    return FP4K_ERR_NOT_BUILT;
+}
+fp4k_status fp4k_probe_rcp(uint8_t *table, fp4k_rcp_stats *stats) {
+    (void)table, (void)stats;
+    return FP4K_ERR_NOT_BUILT;
+}
