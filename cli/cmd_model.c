@@ -5,41 +5,38 @@
  *                                         and storage kind (fp4m_count_*)
  *   model run DIR --prompt-ids ...        forward + greedy generation, top-5
  *                                         logits, optional trace / logits files
- *   model synth --config C --out DIR      small random checkpoint (Philox)
+ *   model synth --config C --out DIR      small random checkpoint, any format
  *
- * synth weights: tensor t of the checkpoint (index in the fixed order of
- * synth_tensors below: embed_tokens, then per layer input_layernorm,
- * post_attention_layernorm, attention (q_a_proj, q_a_layernorm, q_b_proj or
- * q_proj, kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj, o_proj), then the
- * dense mlp gate/up/down or mlp.gate.weight, e_score_correction_bias, each
- * routed expert's gate/up/down, the shared experts' gate/up/down; then
- * model.norm, lm_head unless tied), element i (row-major) is
- * philox4x32({i lo, i hi, t, 0}, {seed lo, seed hi}).v[0..1] taken as a
- * 64-bit word x, u = (x >> 11) * 2^-53 in [0, 1), r = (2u - 1) * sqrt(3)
- * (uniform, mean 0, variance 1; no libm transcendental, so bit-identical on
- * every machine), then scaled: linear weights r / sqrt(in) (variance 1/in),
- * the embedding r, norm weights 1 + 0.2 r, e_score_correction_bias r;
- * computed in double, rounded to nearest-even into F32 (then BF16). Any
- * tensor can be regenerated alone from (seed, t, i). */
+ * synth weights are fp4m_synth_rows' (model/synth.c: a function of seed,
+ * tensor name and element index), the values a synthetic model
+ * (fp4m_open_synthetic) runs with; synth stores them as F32/BF16/F16, or
+ * quantizes them into DeepSeek's FP8 blocks, ModelOpt NVFP4 or
+ * compressed-tensors NVFP4 (docs/model.md "Quantized checkpoints"). */
 #include "args.h"
 #include "commands.h"
 #include "fp4io.h"
 #include "fp4model.h"
 #include "render.h"
 
-#include <Random123/philox.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/stat.h>
+#include <time.h>
 
 static const char k_help[] =
     "usage: fp4sim model info DIR|config.json [--json]\n"
     "       fp4sim model run DIR --prompt-ids ID[,ID...] [options]\n"
-    "       fp4sim model synth --config CONFIG.json --out DIR [--seed S] [--dtype f32|bf16]\n"
+    "       fp4sim model run CONFIG --synthetic SEED --prompt-ids ID[,ID...] [options]\n"
+    "       fp4sim model synth --config CONFIG.json --out DIR [--seed S] [--dtype D]\n"
+    "                          [--input-amax A]\n"
     "\n"
     "DeepSeek-V3 / R1 forward pass (docs/model.md).\n"
     "\n"
@@ -54,7 +51,19 @@ static const char k_help[] =
     "  --generate N           new tokens (default 0)\n"
     "  --precision P          f64 (default) or f32\n"
     "  --options O            reference (default) or transformers\n"
-    "  --policy P             GEMM policy: reference only (quantized backends: later)\n"
+    "  --policy P             linear-layer precision policy (docs/model.md): reference\n"
+    "                         (default), bf16, fp8-block, modelopt-r1, modelopt-r1-v2,\n"
+    "                         nvfp4-w4a16, nvfp4-all\n"
+    "  --engine E             NVFP4 W4A4 GEMMs: ref (exact oracle, default) or\n"
+    "                         emu:PRESET / emu:MODEL (an emu/ datapath model)\n"
+    "  --weight-recipe R      NVFP4 recipe for weights not stored quantized (modelopt)\n"
+    "  --act-recipe R         NVFP4 recipe for activations (flashinfer-fast)\n"
+    "  --act-in F, --out F    bf16 (default) or f32: activations entering quantized\n"
+    "                         GEMMs / their outputs\n"
+    "  --synthetic SEED       no checkpoint: weights generated on demand from SEED\n"
+    "                         (the values `synth --seed SEED` writes); DIR is then a\n"
+    "                         config.json or a directory holding one; streams\n"
+    "  --stream               hold one layer's weights at a time (default: all)\n"
     "  --trace OUT            every traced intermediate as a safetensors file\n"
     "                         (fixture names, 'layers.L.OP'; decode steps get\n"
     "                         '@POS' appended)\n"
@@ -63,10 +72,18 @@ static const char k_help[] =
     "  --json                 JSON output\n"
     "\n"
     "synth: random checkpoint (model.safetensors + config.json) for a config of\n"
-    "  at most 2e9 parameters; weights from Philox-4x32 (counter = tensor index,\n"
-    "  element index; key = seed): uniform with linear weights of variance 1/in,\n"
-    "  norm weights 1 +- 0.35, e_score_correction_bias of variance 1.\n"
-    "  --seed S (default 0), --dtype f32 (default) or bf16.\n";
+    "  at most 2e9 parameters, holding the synthetic weights of --synthetic SEED\n"
+    "  (uniform; linear weights of variance 1/in, norm weights 1 +- 0.35).\n"
+    "  --seed S               default 0\n"
+    "  --dtype D              f32 (default), bf16, f16: every tensor in that dtype;\n"
+    "                         fp8: R1's layout (linears but the router E4M3 +\n"
+    "                         weight_scale_inv per 128x128, the rest BF16);\n"
+    "                         nvfp4-modelopt: R1 NVFP4's (MLP/expert linears NVFP4\n"
+    "                         by the modelopt recipe, + hf_quant_config.json);\n"
+    "                         nvfp4-ct: compressed-tensors (linears but router and\n"
+    "                         lm_head, compressed-tensors recipe)\n"
+    "  --input-amax A         activation amax behind input_scale /\n"
+    "                         input_global_scale (no calibration; default 32)\n";
 
 #define CMD "model"
 
@@ -110,6 +127,26 @@ static int info_json_opt(void *s, const char *n, const char *v) {
     return CLI_OK;
 }
 
+/* The checkpoint's quantization config (fp4m_quant_config) as JSON. */
+static cJSON *quant_json(const fp4m_quant_config *q) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", fp4m_quant_method_name(q->method));
+    cJSON_AddStringToObject(o, "source", q->source);
+    if (q->method == FP4M_QUANT_FP8_BLOCK) {
+        int b[2] = {(int)q->fp8_block[0], (int)q->fp8_block[1]};
+        cJSON_AddItemToObject(o, "weight_block_size", cJSON_CreateIntArray(b, 2));
+    }
+    if (q->method != FP4M_QUANT_NVFP4_MODELOPT && q->method != FP4M_QUANT_NVFP4_CT) return o;
+    cJSON_AddNumberToObject(o, "group_size", (double)q->group_size);
+    cJSON_AddStringToObject(o, "producer", q->producer);
+    cJSON_AddStringToObject(o, "format", q->format);
+    cJSON_AddBoolToObject(o, "input_quant", q->input_quant);
+    cJSON_AddStringToObject(o, "kv_cache", q->kv_cache);
+    cJSON *a = cJSON_AddArrayToObject(o, "exclude");
+    for (int64_t i = 0; i < q->n_patterns; i++) cJSON_AddItemToArray(a, cJSON_CreateString(q->patterns[i]));
+    return o;
+}
+
 static int cmd_info(int argc, char **argv) {
     info_state st = {0};
     static const cli_opt opts[] = {{"--json", false, info_json_opt}};
@@ -121,11 +158,18 @@ static int cmd_info(int argc, char **argv) {
     fp4m_config c;
     if (fp4m_config_load(st.path, &c) != 0)
         return cli_usage_error(CMD " info: %s", fp4_last_error());
+    fp4m_quant_config q;
+    if (fp4m_quant_config_load(st.path, &q) != 0)
+        return cli_usage_error(CMD " info: %s", fp4_last_error());
     if (!st.json) {
         fp4m_print_info(&c, stdout);
+        fp4m_quant_config_print(&q, stdout);
+        fp4m_quant_config_free(&q);
         return CLI_OK;
     }
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "quantization", quant_json(&q));
+    fp4m_quant_config_free(&q);
     cJSON_AddStringToObject(o, "layout", c.layout);
     cJSON_AddStringToObject(o, "dtype", c.dtype);
     cJSON_AddNumberToObject(o, "layers", (double)c.num_hidden_layers);
@@ -173,6 +217,9 @@ typedef struct run_state {
     uint64_t generate;
     fp4m_prec prec;
     bool transformers;
+    const char *policy, *engine, *wrecipe, *arecipe, *act_in, *out;
+    bool synthetic, stream;
+    uint64_t seed;
 } run_state;
 
 static int run_positional(void *s, const char *arg) {
@@ -201,10 +248,22 @@ static int run_opt(void *s, const char *name, const char *v) {
             return cli_usage_error(CMD " run: unknown options '%s' (valid: reference, transformers)",
                                    v);
     } else if (strcmp(name, "--policy") == 0) {
-        if (strcmp(v, "reference") != 0)
-            return cli_usage_error(CMD " run: unknown policy '%s' (valid: reference; quantized "
-                                   "GEMM policies are not implemented yet)",
-                                   v);
+        st->policy = v;
+    } else if (strcmp(name, "--engine") == 0) {
+        st->engine = v;
+    } else if (strcmp(name, "--weight-recipe") == 0) {
+        st->wrecipe = v;
+    } else if (strcmp(name, "--act-recipe") == 0) {
+        st->arecipe = v;
+    } else if (strcmp(name, "--act-in") == 0) {
+        st->act_in = v;
+    } else if (strcmp(name, "--out") == 0) {
+        st->out = v;
+    } else if (strcmp(name, "--synthetic") == 0) {
+        st->synthetic = true;
+        return cli_parse_uint(CMD " run", name, v, 0, UINT64_MAX, &st->seed);
+    } else if (strcmp(name, "--stream") == 0) {
+        st->stream = true;
     } else if (strcmp(name, "--trace") == 0) {
         st->trace_path = v;
     } else if (strcmp(name, "--logits") == 0) {
@@ -313,6 +372,46 @@ static int top5(const void *row, fp4m_prec p, int64_t v, int64_t *ids) {
     return n;
 }
 
+static int fmt_opt(const char *what, const char *v, fp4_format *f) {
+    if (strcmp(v, "bf16") == 0) *f = FP4_FMT_BF16;
+    else if (strcmp(v, "f32") == 0) *f = FP4_FMT_F32;
+    else return cli_usage_error(CMD " run: %s: unknown format '%s' (valid: bf16, f32)", what, v);
+    return CLI_OK;
+}
+
+/* --policy and its overrides -> a GEMM backend (NULL for "reference": the
+ * default loops, as without --policy). */
+static int make_policy(const run_state *st, fp4m_policy *p, fp4m_gemm_backend **b) {
+    *b = NULL;
+    if (fp4m_policy_from_name(st->policy ? st->policy : "reference", p) != 0)
+        return cli_usage_error(CMD " run: --policy: %s", fp4_last_error());
+    if (st->engine) snprintf(p->engine, sizeof p->engine, "%s", st->engine);
+    if (st->wrecipe) snprintf(p->weight_recipe, sizeof p->weight_recipe, "%s", st->wrecipe);
+    if (st->arecipe) snprintf(p->act_recipe, sizeof p->act_recipe, "%s", st->arecipe);
+    int rc = CLI_OK;
+    if (st->act_in && (rc = fmt_opt("--act-in", st->act_in, &p->act_in)) != CLI_OK) return rc;
+    if (st->out && (rc = fmt_opt("--out", st->out, &p->out)) != CLI_OK) return rc;
+    bool quantized = false;
+    for (int c = 0; c < FP4M_LC_COUNT; c++) quantized |= p->fmt[c] != FP4M_Q_NATIVE;
+    if (!quantized && !st->engine && !st->wrecipe && !st->arecipe) return CLI_OK;
+    if (fp4m_policy_backend_new(p, b) != 0) return cli_usage_error(CMD " run: %s", fp4_last_error());
+    return CLI_OK;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Opens the checkpoint, or the synthetic model of DIR's config. */
+static int open_model(const run_state *st, const fp4m_opts *o, fp4m_model **m) {
+    if (!st->synthetic) return fp4m_open(st->dir, o, m);
+    fp4m_config c;
+    if (fp4m_config_load(st->dir, &c) != 0) return -1;
+    return fp4m_open_synthetic(&c, st->seed, o, m);
+}
+
 static int cmd_run(int argc, char **argv) {
     run_state st = {.prec = FP4M_F64};
     static const cli_opt opts[] = {
@@ -320,6 +419,10 @@ static int cmd_run(int argc, char **argv) {
         {"--precision", true, run_opt},  {"--options", true, run_opt},
         {"--policy", true, run_opt},     {"--trace", true, run_opt},
         {"--logits", true, run_opt},     {"--json", false, run_opt},
+        {"--engine", true, run_opt},     {"--weight-recipe", true, run_opt},
+        {"--act-recipe", true, run_opt}, {"--act-in", true, run_opt},
+        {"--out", true, run_opt},        {"--synthetic", true, run_opt},
+        {"--stream", false, run_opt},
     };
     int rc = cli_parse(argc, argv, CMD " run", opts, sizeof opts / sizeof opts[0], &st,
                        run_positional);
@@ -333,6 +436,25 @@ static int cmd_run(int argc, char **argv) {
     if ((rc = parse_ids(st.ids_text, &prompt, &n_prompt)) != CLI_OK) return rc;
 
     fp4m_opts o = st.transformers ? fp4m_opts_transformers(st.prec) : fp4m_opts_reference(st.prec);
+    o.all_resident = !(st.stream || st.synthetic);
+#ifdef __GLIBC__
+    /* Streaming frees each layer's weights and allocates the next layer's of
+     * the same sizes. glibc would hand such large blocks back to the kernel
+     * (mmap/munmap) and fault every page in again: the full-R1 run spent 40%
+     * of its time in page faults. Keep them in the heap for reuse. */
+    if (!o.all_resident) {
+        mallopt(M_MMAP_MAX, 0);
+        mallopt(M_TRIM_THRESHOLD, INT32_MAX);
+    }
+#endif
+    fp4m_policy policy;
+    fp4m_gemm_backend *backend = NULL;
+    if ((rc = make_policy(&st, &policy, &backend)) != CLI_OK) {
+        free(prompt);
+        return rc;
+    }
+    o.gemm = backend;
+    const double t0 = now_s();
     trace_ctx tc = {0};
     fp4m_model *m = NULL;
     int64_t *tokens = NULL;
@@ -346,7 +468,7 @@ static int cmd_run(int argc, char **argv) {
         o.trace = trace_cb;
         o.trace_ctx = &tc;
     }
-    if (fp4m_open(st.dir, &o, &m) != 0) {
+    if (open_model(&st, &o, &m) != 0) {
         rc = cli_usage_error(CMD " run: %s", fp4_last_error());
         goto done;
     }
@@ -409,6 +531,10 @@ static int cmd_run(int argc, char **argv) {
         }
     }
 
+    const double seconds = now_s() - t0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double rss_mib = (double)ru.ru_maxrss / 1024.0, wpeak_mib = (double)fp4m_weight_bytes_peak(m) / 1048576.0;
     const void *row = (const char *)logits + (size_t)last * (size_t)V * es;
     int64_t best[5];
     int nb = top5(row, st.prec, V, best);
@@ -418,7 +544,12 @@ static int cmd_run(int argc, char **argv) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "precision", prec_name);
         cJSON_AddStringToObject(j, "options", opt_name);
-        cJSON_AddStringToObject(j, "policy", "reference");
+        cJSON_AddStringToObject(j, "policy", policy.name);
+        if (backend) cJSON_AddStringToObject(j, "engine", policy.engine);
+        if (st.synthetic) cJSON_AddNumberToObject(j, "synthetic_seed", (double)st.seed);
+        cJSON_AddNumberToObject(j, "seconds", seconds);
+        cJSON_AddNumberToObject(j, "weights_peak_mib", wpeak_mib);
+        cJSON_AddNumberToObject(j, "max_rss_mib", rss_mib);
         cJSON *a = cJSON_AddArrayToObject(j, "prompt");
         for (int64_t i = 0; i < n_prompt; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)prompt[i]));
         a = cJSON_AddArrayToObject(j, "generated");
@@ -435,8 +566,9 @@ static int cmd_run(int argc, char **argv) {
         if (st.trace_path) cJSON_AddNumberToObject(j, "trace_tensors", (double)tc.count);
         rc = cli_json_print(j);
     } else {
-        printf("model %s: precision %s, options %s, policy reference\n", st.dir, prec_name,
-               opt_name);
+        printf("model %s%s: precision %s, options %s, policy %s%s%s\n", st.dir,
+               st.synthetic ? " (synthetic weights)" : "", prec_name, opt_name, policy.name,
+               backend ? ", engine " : "", backend ? policy.engine : "");
         printf("prompt (%" PRId64 "):", n_prompt);
         for (int64_t i = 0; i < n_prompt; i++) printf(" %" PRId64, prompt[i]);
         printf("\ngenerated (%" PRId64 "):", n_new);
@@ -448,6 +580,8 @@ static int cmd_run(int argc, char **argv) {
         if (st.trace_path)
             printf("trace: %" PRId64 " tensors -> %s\n", tc.count, st.trace_path);
         if (st.logits_path) printf("logits: [%" PRId64 ", %" PRId64 "] -> %s\n", npos, V, st.logits_path);
+        printf("time %.2f s (open + forward), weights held at peak %.1f MiB, max RSS %.1f MiB\n",
+               seconds, wpeak_mib, rss_mib);
         rc = CLI_OK;
     }
     goto done;
@@ -457,6 +591,7 @@ done:
     fp4_st_writer_abort(tc.w);
     fp4_st_writer_abort(lw);
     fp4m_close(m);
+    fp4m_policy_backend_free(backend);
     free(prompt);
     free(tokens);
     free(logits);
@@ -467,11 +602,20 @@ done:
 /* synth                                                                     */
 /* ------------------------------------------------------------------------ */
 
-enum { SYN_LINEAR = 0, SYN_NORM, SYN_EMBED, SYN_BIAS };
+/* How synth stores the checkpoint (docs/model.md "Quantized checkpoints"). */
+typedef enum syn_dtype {
+    SD_F32 = 0, SD_BF16, SD_F16, SD_FP8, SD_NVFP4_MO, SD_NVFP4_CT, SD_COUNT
+} syn_dtype;
+static const char *const k_syn_dtypes[SD_COUNT] = {"f32", "bf16", "f16", "fp8",
+                                                   "nvfp4-modelopt", "nvfp4-ct"};
+#define SYN_DTYPE_LIST "f32, bf16, f16, fp8, nvfp4-modelopt, nvfp4-ct"
+/* Activation amax behind input_scale / input_global_scale when no
+ * --input-amax is given: synth has no calibration data. About 3x the
+ * largest GEMM input measured on synthetic models (docs/cli.md). */
+#define SYN_INPUT_AMAX 32.0
 
 typedef struct syn_tensor {
     char name[128];
-    int kind;
     int64_t out, in; /* in = 0: vector */
 } syn_tensor;
 
@@ -480,9 +624,9 @@ typedef struct syn_list {
     int64_t n, cap;
 } syn_list;
 
-static int syn_add(syn_list *l, int kind, int64_t out, int64_t in, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int syn_add(syn_list *l, int kind, int64_t out, int64_t in, const char *fmt, ...) {
+static int syn_add(syn_list *l, int64_t out, int64_t in, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int syn_add(syn_list *l, int64_t out, int64_t in, const char *fmt, ...) {
     if (l->n == l->cap) {
         int64_t cap = l->cap ? 2 * l->cap : 64;
         syn_tensor *t = realloc(l->t, (size_t)cap * sizeof *t);
@@ -495,53 +639,52 @@ static int syn_add(syn_list *l, int kind, int64_t out, int64_t in, const char *f
     va_start(ap, fmt);
     vsnprintf(t->name, sizeof t->name, fmt, ap);
     va_end(ap);
-    t->kind = kind;
     t->out = out;
     t->in = in;
     return 0;
 }
 
 static int syn_mlp(syn_list *l, int64_t H, int64_t inter, const char *p) {
-    return syn_add(l, SYN_LINEAR, inter, H, "%s.gate_proj.weight", p) ||
-                   syn_add(l, SYN_LINEAR, inter, H, "%s.up_proj.weight", p) ||
-                   syn_add(l, SYN_LINEAR, H, inter, "%s.down_proj.weight", p)
+    return syn_add(l, inter, H, "%s.gate_proj.weight", p) ||
+                   syn_add(l, inter, H, "%s.up_proj.weight", p) ||
+                   syn_add(l, H, inter, "%s.down_proj.weight", p)
                ? -1
                : 0;
 }
 
-/* Every tensor the loader expects, in the documented order (file header). */
+/* Every tensor the loader expects (ds §3), MTP layers left out. */
 static int synth_tensors(const fp4m_config *c, syn_list *l) {
     const int64_t H = c->hidden_size, nh = c->num_attention_heads;
     const int64_t dqk = c->qk_nope_head_dim + c->qk_rope_head_dim;
-    if (syn_add(l, SYN_EMBED, c->vocab_size, H, "model.embed_tokens.weight")) return -1;
+    if (syn_add(l, c->vocab_size, H, "model.embed_tokens.weight")) return -1;
     for (int64_t i = 0; i < c->num_hidden_layers; i++) {
         char p[64], q[128];
         snprintf(p, sizeof p, "model.layers.%" PRId64, i);
-        if (syn_add(l, SYN_NORM, H, 0, "%s.input_layernorm.weight", p) ||
-            syn_add(l, SYN_NORM, H, 0, "%s.post_attention_layernorm.weight", p))
+        if (syn_add(l, H, 0, "%s.input_layernorm.weight", p) ||
+            syn_add(l, H, 0, "%s.post_attention_layernorm.weight", p))
             return -1;
         if (c->q_lora_rank > 0) {
-            if (syn_add(l, SYN_LINEAR, c->q_lora_rank, H, "%s.self_attn.q_a_proj.weight", p) ||
-                syn_add(l, SYN_NORM, c->q_lora_rank, 0, "%s.self_attn.q_a_layernorm.weight", p) ||
-                syn_add(l, SYN_LINEAR, nh * dqk, c->q_lora_rank, "%s.self_attn.q_b_proj.weight", p))
+            if (syn_add(l, c->q_lora_rank, H, "%s.self_attn.q_a_proj.weight", p) ||
+                syn_add(l, c->q_lora_rank, 0, "%s.self_attn.q_a_layernorm.weight", p) ||
+                syn_add(l, nh * dqk, c->q_lora_rank, "%s.self_attn.q_b_proj.weight", p))
                 return -1;
-        } else if (syn_add(l, SYN_LINEAR, nh * dqk, H, "%s.self_attn.q_proj.weight", p)) {
+        } else if (syn_add(l, nh * dqk, H, "%s.self_attn.q_proj.weight", p)) {
             return -1;
         }
-        if (syn_add(l, SYN_LINEAR, c->kv_lora_rank + c->qk_rope_head_dim, H,
+        if (syn_add(l, c->kv_lora_rank + c->qk_rope_head_dim, H,
                     "%s.self_attn.kv_a_proj_with_mqa.weight", p) ||
-            syn_add(l, SYN_NORM, c->kv_lora_rank, 0, "%s.self_attn.kv_a_layernorm.weight", p) ||
-            syn_add(l, SYN_LINEAR, nh * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank,
+            syn_add(l, c->kv_lora_rank, 0, "%s.self_attn.kv_a_layernorm.weight", p) ||
+            syn_add(l, nh * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank,
                     "%s.self_attn.kv_b_proj.weight", p) ||
-            syn_add(l, SYN_LINEAR, H, nh * c->v_head_dim, "%s.self_attn.o_proj.weight", p))
+            syn_add(l, H, nh * c->v_head_dim, "%s.self_attn.o_proj.weight", p))
             return -1;
         if (!fp4m_layer_is_moe(c, i)) {
             snprintf(q, sizeof q, "%s.mlp", p);
             if (syn_mlp(l, H, c->intermediate_size, q)) return -1;
             continue;
         }
-        if (syn_add(l, SYN_LINEAR, c->n_routed_experts, H, "%s.mlp.gate.weight", p) ||
-            syn_add(l, SYN_BIAS, c->n_routed_experts, 0, "%s.mlp.gate.e_score_correction_bias", p))
+        if (syn_add(l, c->n_routed_experts, H, "%s.mlp.gate.weight", p) ||
+            syn_add(l, c->n_routed_experts, 0, "%s.mlp.gate.e_score_correction_bias", p))
             return -1;
         for (int64_t e = 0; e < c->n_routed_experts; e++) {
             snprintf(q, sizeof q, "%s.mlp.experts.%" PRId64, p, e);
@@ -552,38 +695,278 @@ static int synth_tensors(const fp4m_config *c, syn_list *l) {
             if (syn_mlp(l, H, c->moe_intermediate_size * c->n_shared_experts, q)) return -1;
         }
     }
-    if (syn_add(l, SYN_NORM, H, 0, "model.norm.weight")) return -1;
-    if (!c->tie_word_embeddings && syn_add(l, SYN_LINEAR, c->vocab_size, H, "lm_head.weight"))
-        return -1;
+    if (syn_add(l, H, 0, "model.norm.weight")) return -1;
+    if (!c->tie_word_embeddings && syn_add(l, c->vocab_size, H, "lm_head.weight")) return -1;
     return 0;
 }
 
-/* Element i of tensor t (see the file header). */
-static double synth_value(uint64_t seed, uint32_t t, uint64_t i, int kind, int64_t in) {
-    philox4x32_key_t key = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
-    philox4x32_ctr_t ctr = {{(uint32_t)i, (uint32_t)(i >> 32), t, 0}};
-    philox4x32_ctr_t r = philox4x32(ctr, key);
-    uint64_t x = (uint64_t)r.v[0] | (uint64_t)r.v[1] << 32;
-    double u = (double)(x >> 11) * 0x1p-53;
-    double v = (2.0 * u - 1.0) * sqrt(3.0);
-    switch (kind) {
-    case SYN_LINEAR: return v / sqrt((double)in);
-    case SYN_NORM: return 1.0 + 0.2 * v;
-    default: return v; /* embedding, bias */
-    }
+static bool syn_ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static uint16_t syn_bf16(float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    b += 0x7FFFu + ((b >> 16) & 1u); /* round to nearest even; values are finite */
-    return (uint16_t)(b >> 16);
+/* Whether dtype d stores s quantized. fp8: every attention, MLP and expert
+ * linear (the original R1, ds §3); nvfp4-modelopt: the MLP and expert
+ * linears only (R1 NVFP4 v1, recipes.md §0 item 8, §7.1); nvfp4-ct: every
+ * linear but the router and lm_head (what the ignore list written says).
+ * Never the embedding, norms, router or lm_head. */
+static bool syn_quantized(syn_dtype d, const syn_tensor *s) {
+    if (d < SD_FP8 || s->in == 0 || fp4m_synth_kind_of(s->name) != FP4M_SYN_LINEAR ||
+        syn_ends_with(s->name, ".mlp.gate.weight") || strcmp(s->name, "lm_head.weight") == 0)
+        return false;
+    return d != SD_NVFP4_MO || (strstr(s->name, ".mlp.") && syn_ends_with(s->name, "_proj.weight"));
+}
+
+/* Tensors a quantized format keeps unquantized: BF16 as in the R1
+ * checkpoints, e_score_correction_bias F32 (ds §3). */
+static fp4_st_dtype syn_plain_dtype(syn_dtype d, const char *name) {
+    if (d == SD_F32) return FP4_ST_F32;
+    if (d == SD_BF16) return FP4_ST_BF16;
+    if (d == SD_F16) return FP4_ST_F16;
+    return syn_ends_with(name, "e_score_correction_bias") ? FP4_ST_F32 : FP4_ST_BF16;
+}
+
+typedef struct syn_ctx {
+    syn_dtype dtype;
+    uint64_t seed;
+    const fp4_qrecipe *recipe; /* NVFP4 dtypes: modelopt / compressed-tensors */
+    float input_amax;          /* bf16(--input-amax) */
+    float input_global;        /* input_scale or input_global_scale */
+    fp4_st_writer *w;
+} syn_ctx;
+
+/* The values of s: fp4m_synth_rows, the same FP32 numbers a synthetic model
+ * (fp4m_open_synthetic) computes with. malloc'ed. */
+static float *syn_values(const syn_ctx *x, const char *name, int64_t out, int64_t in) {
+    int64_t cols = in > 0 ? in : 1;
+    float *v = malloc((size_t)(out * cols) * sizeof *v);
+    if (v) fp4m_synth_rows(x->seed, name, cols, 0, out, v);
+    return v;
+}
+
+/* FP32 -> BF16 or F16 codes, round to nearest even (values are finite and
+ * far inside both ranges). malloc'ed. */
+static uint16_t *syn_to_16(const float *v, int64_t n, bool f16) {
+    fp4_cvt_opts o = fp4_cvt_opts_default();
+    uint16_t *h = malloc((size_t)n * sizeof *h);
+    for (int64_t i = 0; h && i < n; i++)
+        h[i] = f16 ? f32_to_f16(v[i], &o, NULL, NULL) : f32_to_bf16(v[i], &o, NULL, NULL);
+    return h;
+}
+
+static int syn_put(syn_ctx *x, const char *name, fp4_st_dtype dt, int32_t ndim, int64_t d0,
+                   int64_t d1, const void *data, int64_t nbytes) {
+    int64_t shape[2] = {d0, d1};
+    if (fp4_st_writer_add_copy(x->w, name, dt, ndim, shape, data, nbytes) != FP4_ST_OK)
+        return cli_fail(CMD " synth: %s", fp4_last_error());
+    return CLI_OK;
+}
+
+static int syn_write_plain(syn_ctx *x, const syn_tensor *s, const float *v) {
+    const fp4_st_dtype dt = syn_plain_dtype(x->dtype, s->name);
+    const int64_t n = s->out * (s->in > 0 ? s->in : 1);
+    const int32_t ndim = s->in > 0 ? 2 : 1;
+    if (dt == FP4_ST_F32) return syn_put(x, s->name, dt, ndim, s->out, s->in, v, 4 * n);
+    uint16_t *h = syn_to_16(v, n, dt == FP4_ST_F16);
+    if (!h) return cli_fail(CMD " synth: out of memory");
+    int rc = syn_put(x, s->name, dt, ndim, s->out, s->in, h, 2 * n);
+    free(h);
+    return rc;
+}
+
+/* DeepSeek FP8 blocks (recipes.md §2.13, §7.3; ds §2.3): per 128 x 128 tile
+ * s = amax / 448 in FP32 (1 for an all-zero tile), code = e4m3(x / s) RNE,
+ * s stored as weight_scale_inv (w = e4m3 * s). DeepSeek publishes no weight
+ * quantizer; this is act_quant's rule of inference/kernel.py on weight
+ * tiles, the same rule the fp8-block policy applies to weights stored
+ * unquantized (model/backend_quant.c). */
+static int syn_write_fp8(syn_ctx *x, const syn_tensor *s, const float *v) {
+    const int64_t R = s->out, C = s->in, br = (R + 127) / 128, bc = (C + 127) / 128;
+    uint8_t *codes = malloc((size_t)(R * C));
+    float *sinv = malloc((size_t)(br * bc) * sizeof *sinv);
+    fp4_cvt_opts o = fp4_cvt_opts_default();
+    if (!codes || !sinv) {
+        free(codes);
+        free(sinv);
+        return cli_fail(CMD " synth: out of memory");
+    }
+    for (int64_t b = 0; b < br * bc; b++) {
+        const int64_t r0 = (b / bc) * 128, c0 = (b % bc) * 128;
+        float amax = 0;
+        for (int64_t r = r0; r < R && r < r0 + 128; r++)
+            for (int64_t c = c0; c < C && c < c0 + 128; c++) amax = fmaxf(amax, fabsf(v[r * C + c]));
+        sinv[b] = amax > 0 ? amax / 448.0f : 1.0f;
+        for (int64_t r = r0; r < R && r < r0 + 128; r++)
+            for (int64_t c = c0; c < C && c < c0 + 128; c++)
+                codes[r * C + c] = f32_to_e4m3(v[r * C + c] / sinv[b], &o, NULL, NULL);
+    }
+    char name[160];
+    snprintf(name, sizeof name, "%s_scale_inv", s->name);
+    int rc = syn_put(x, s->name, FP4_ST_F8_E4M3, 2, R, C, codes, R * C);
+    if (rc == CLI_OK) rc = syn_put(x, name, FP4_ST_F32, 2, br, bc, sinv, 4 * br * bc);
+    free(codes);
+    free(sinv);
+    return rc;
+}
+
+static float syn_amax16(const uint16_t *bf, int64_t n) {
+    float a = 0;
+    for (int64_t i = 0; i < n; i++) a = fmaxf(a, fabsf(bf16_to_f32(bf[i])));
+    return a;
+}
+
+/* ModelOpt's weight amax of s: gate_proj and up_proj of one MLP share
+ * max(amax_gate, amax_up) (preprocess_linear_fusion, recipes.md §2.3), so
+ * they get one weight_scale_2; the sibling's values are regenerated. */
+static int syn_modelopt_amax(const syn_ctx *x, const syn_tensor *s, const uint16_t *bf,
+                             float *amax) {
+    *amax = syn_amax16(bf, s->out * s->in);
+    const bool gate = syn_ends_with(s->name, "gate_proj.weight");
+    if (!gate && !syn_ends_with(s->name, "up_proj.weight")) return CLI_OK;
+    char sib[160];
+    size_t stem = strlen(s->name) - strlen(gate ? "gate_proj.weight" : "up_proj.weight");
+    snprintf(sib, sizeof sib, "%.*s%s", (int)stem, s->name, gate ? "up_proj.weight" : "gate_proj.weight");
+    float *v = syn_values(x, sib, s->out, s->in);
+    uint16_t *h = v ? syn_to_16(v, s->out * s->in, false) : NULL;
+    if (h) *amax = fmaxf(*amax, syn_amax16(h, s->out * s->in));
+    free(v);
+    free(h);
+    return h ? CLI_OK : cli_fail(CMD " synth: out of memory");
+}
+
+/* NVFP4 with the producer's recipe (fp4_quantize) from the BF16-rounded
+ * values, as ModelOpt quantized R1's BF16 weights and llm-compressor a BF16
+ * model. ModelOpt: X.weight, X.weight_scale, X.weight_scale_2 and
+ * X.input_scale (0-d F32, recipes.md §7.1); compressed-tensors:
+ * X.weight_packed, X.weight_scale, X.weight_global_scale and
+ * X.input_global_scale ([1] F32, §7.2). */
+static int syn_write_nvfp4(syn_ctx *x, const syn_tensor *s, const float *v) {
+    const bool mo = x->dtype == SD_NVFP4_MO;
+    if (s->in % 16)
+        return cli_usage_error(CMD " synth: tensor '%s': in = %" PRId64 " is not a multiple of 16, "
+                               "the NVFP4 block size",
+                               s->name, s->in);
+    uint16_t *bf = syn_to_16(v, s->out * s->in, false);
+    if (!bf) return cli_fail(CMD " synth: out of memory");
+    fp4_qopts o = fp4_qopts_default();
+    fp4_qtensor q;
+    int rc = CLI_OK;
+    if (mo) {
+        o.global_source = FP4_QGS_AMAX;
+        rc = syn_modelopt_amax(x, s, bf, &o.amax);
+    }
+    if (rc == CLI_OK && fp4_quantize(x->recipe, FP4_FMT_BF16, bf, s->out, s->in, &o, &q) != 0)
+        rc = cli_fail(CMD " synth: '%s': %s", s->name, fp4_last_error());
+    free(bf);
+    if (rc != CLI_OK) return rc;
+    char stem[160], n1[192], n2[192], n3[192], n4[192];
+    snprintf(stem, sizeof stem, "%.*s", (int)(strlen(s->name) - strlen(".weight")), s->name);
+    snprintf(n1, sizeof n1, "%s.%s", stem, mo ? "weight" : "weight_packed");
+    snprintf(n2, sizeof n2, "%s.weight_scale", stem);
+    snprintf(n3, sizeof n3, "%s.%s", stem, mo ? "weight_scale_2" : "weight_global_scale");
+    snprintf(n4, sizeof n4, "%s.%s", stem, mo ? "input_scale" : "input_global_scale");
+    const int32_t gdim = mo ? 0 : 1;
+    rc = syn_put(x, n1, FP4_ST_U8, 2, s->out, s->in / 2, q.codes, (int64_t)q.codes_bytes);
+    if (rc == CLI_OK)
+        rc = syn_put(x, n2, FP4_ST_F8_E4M3, 2, s->out, s->in / 16, q.scales, (int64_t)q.scales_bytes);
+    if (rc == CLI_OK) rc = syn_put(x, n3, FP4_ST_F32, gdim, 1, 0, &q.global_stored, 4);
+    if (rc == CLI_OK) rc = syn_put(x, n4, FP4_ST_F32, gdim, 1, 0, &x->input_global, 4);
+    fp4_qtensor_free(&q);
+    return rc;
+}
+
+/* input_scale (ModelOpt, decode: fp32(A) / 2688 as torch computes it,
+ * recipes.md §2.1) or input_global_scale (compressed-tensors, encode: 2688 /
+ * A in BF16, §2.8) from the activation amax A, taken as the BF16 number an
+ * observer of BF16 activations reports: the recipe's own global scale of a
+ * one-block tensor whose amax is A. */
+static int syn_input_global(syn_ctx *x) {
+    uint16_t blk[16] = {0};
+    fp4_cvt_opts co = fp4_cvt_opts_default();
+    blk[0] = f32_to_bf16(x->input_amax, &co, NULL, NULL);
+    x->input_amax = bf16_to_f32(blk[0]);
+    fp4_qopts o = fp4_qopts_default();
+    o.global_source = FP4_QGS_AMAX;
+    o.amax = x->input_amax;
+    fp4_qtensor q;
+    if (fp4_quantize(x->recipe, FP4_FMT_BF16, blk, 1, 16, &o, &q) != 0)
+        return cli_fail(CMD " synth: input scale: %s", fp4_last_error());
+    x->input_global = q.global_stored;
+    fp4_qtensor_free(&q);
+    return CLI_OK;
+}
+
+static int syn_write_one(syn_ctx *x, const syn_tensor *s) {
+    float *v = syn_values(x, s->name, s->out, s->in);
+    if (!v) return cli_fail(CMD " synth: out of memory");
+    int rc;
+    if (!syn_quantized(x->dtype, s)) rc = syn_write_plain(x, s, v);
+    else if (x->dtype == SD_FP8) rc = syn_write_fp8(x, s, v);
+    else rc = syn_write_nvfp4(x, s, v);
+    free(v);
+    return rc;
+}
+
+/* config.json's quantization_config for fp8 (R1's own, recipes.md §7.3) and
+ * nvfp4-ct (llm-compressor's NVFP4 scheme, §2.8: W4A4, weights static,
+ * activations dynamic "local" block scales with a calibrated global). */
+static cJSON *syn_quant_config(syn_dtype d) {
+    cJSON *q = cJSON_CreateObject();
+    if (d == SD_FP8) {
+        cJSON_AddStringToObject(q, "activation_scheme", "dynamic");
+        cJSON_AddStringToObject(q, "fmt", "e4m3");
+        cJSON_AddStringToObject(q, "quant_method", "fp8");
+        int bs[2] = {128, 128};
+        cJSON_AddItemToObject(q, "weight_block_size", cJSON_CreateIntArray(bs, 2));
+        return q;
+    }
+    cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
+    cJSON_AddStringToObject(q, "format", "nvfp4-pack-quantized");
+    cJSON_AddStringToObject(q, "quantization_status", "compressed");
+    cJSON *g = cJSON_AddObjectToObject(cJSON_AddObjectToObject(q, "config_groups"), "group_0");
+    const char *targets[1] = {"Linear"};
+    cJSON_AddItemToObject(g, "targets", cJSON_CreateStringArray(targets, 1));
+    cJSON_AddStringToObject(g, "format", "nvfp4-pack-quantized");
+    for (int k = 0; k < 2; k++) {
+        cJSON *a = cJSON_AddObjectToObject(g, k ? "input_activations" : "weights");
+        cJSON_AddNumberToObject(a, "num_bits", 4);
+        cJSON_AddStringToObject(a, "type", "float");
+        cJSON_AddStringToObject(a, "strategy", "tensor_group");
+        cJSON_AddNumberToObject(a, "group_size", 16);
+        cJSON_AddBoolToObject(a, "symmetric", true);
+        if (k) cJSON_AddStringToObject(a, "dynamic", "local");
+        else cJSON_AddBoolToObject(a, "dynamic", false);
+    }
+    const char *ignore[2] = {"lm_head", "re:.*mlp\\.gate$"};
+    cJSON_AddItemToObject(q, "ignore", cJSON_CreateStringArray(ignore, 2));
+    cJSON_AddNullToObject(q, "kv_cache_scheme");
+    return q;
+}
+
+/* ModelOpt's hf_quant_config.json (recipes.md §7.1): exclude_modules is a
+ * wildcard summary of every module with an unquantized weight. */
+static char *syn_hf_quant_config(void) {
+    cJSON *o = cJSON_CreateObject(), *p = cJSON_AddObjectToObject(o, "producer");
+    cJSON_AddStringToObject(p, "name", "fp4sim");
+    cJSON_AddStringToObject(p, "version", "synth (modelopt recipe)");
+    cJSON *q = cJSON_AddObjectToObject(o, "quantization");
+    cJSON_AddStringToObject(q, "quant_algo", "NVFP4");
+    cJSON_AddNullToObject(q, "kv_cache_quant_algo");
+    cJSON_AddNumberToObject(q, "group_size", 16);
+    const char *ex[7] = {"lm_head", "model.embed_tokens", "model.norm",
+                         "model.layers.*.input_layernorm", "model.layers.*.post_attention_layernorm",
+                         "model.layers.*.self_attn*", "model.layers.*.mlp.gate"};
+    cJSON_AddItemToObject(q, "exclude_modules", cJSON_CreateStringArray(ex, 7));
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
 }
 
 typedef struct synth_state {
     const char *config, *out;
     uint64_t seed;
-    bool bf16;
+    syn_dtype dtype;
+    double input_amax;
 } synth_state;
 
 static int synth_opt(void *s, const char *name, const char *v) {
@@ -593,9 +976,18 @@ static int synth_opt(void *s, const char *name, const char *v) {
     else if (strcmp(name, "--seed") == 0)
         return cli_parse_uint(CMD " synth", name, v, 0, UINT64_MAX, &st->seed);
     else if (strcmp(name, "--dtype") == 0) {
-        if (strcmp(v, "f32") == 0) st->bf16 = false;
-        else if (strcmp(v, "bf16") == 0) st->bf16 = true;
-        else return cli_usage_error(CMD " synth: unknown dtype '%s' (valid: f32, bf16)", v);
+        for (int d = 0; d < SD_COUNT; d++)
+            if (strcmp(v, k_syn_dtypes[d]) == 0) return st->dtype = (syn_dtype)d, CLI_OK;
+        return cli_usage_error(CMD " synth: unknown dtype '%s' (valid: " SYN_DTYPE_LIST ")", v);
+    } else if (strcmp(name, "--input-amax") == 0) {
+        char *end;
+        errno = 0;
+        st->input_amax = strtod(v, &end);
+        /* The bounds keep both producers' scales (A/2688, 2688/A) normal FP32 and BF16. */
+        if (errno || end == v || *end || !(st->input_amax >= 1e-6) || st->input_amax > 1e30)
+            return cli_usage_error(CMD " synth: --input-amax: expected a number in [1e-6, 1e30], "
+                                   "got '%s'",
+                                   v);
     }
     return CLI_OK;
 }
@@ -624,13 +1016,90 @@ static char *slurp(const char *path, size_t *len) {
     return buf;
 }
 
+static int syn_write_text(const char *dir, const char *name, const char *text) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    size_t n = strlen(text);
+    if (!f || fwrite(text, 1, n, f) != n || fclose(f) != 0)
+        return cli_usage_error(CMD " synth: cannot write '%s'", path);
+    return CLI_OK;
+}
+
+/* config.json as given for unquantized dtypes; for quantized ones with the
+ * quantization_config replaced (fp8, nvfp4-ct) or removed (nvfp4-modelopt,
+ * as ModelOpt's DeepSeek script does, recipes.md §7.1) and
+ * hf_quant_config.json beside it, which is removed otherwise so that a
+ * directory written twice never keeps a stale one. */
+static int syn_write_configs(const synth_state *st, const char *cfg_text) {
+    char hf[4096];
+    snprintf(hf, sizeof hf, "%s/hf_quant_config.json", st->out);
+    if (st->dtype != SD_NVFP4_MO && remove(hf) != 0 && errno != ENOENT)
+        return cli_usage_error(CMD " synth: cannot remove '%s': %s", hf, strerror(errno));
+    if (st->dtype < SD_FP8) return syn_write_text(st->out, "config.json", cfg_text);
+    cJSON *root = cJSON_Parse(cfg_text);
+    if (!root) return cli_usage_error(CMD " synth: the config is not JSON");
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "quantization_config");
+    if (st->dtype != SD_NVFP4_MO) cJSON_AddItemToObject(root, "quantization_config", syn_quant_config(st->dtype));
+    char *text = cJSON_Print(root), *hq = st->dtype == SD_NVFP4_MO ? syn_hf_quant_config() : NULL;
+    cJSON_Delete(root);
+    int rc = !text || (st->dtype == SD_NVFP4_MO && !hq) ? cli_fail(CMD " synth: out of memory")
+                                                        : syn_write_text(st->out, "config.json", text);
+    if (rc == CLI_OK && hq) rc = syn_write_text(st->out, "hf_quant_config.json", hq);
+    free(text);
+    free(hq);
+    return rc;
+}
+
+/* __metadata__: what synth did, so a checkpoint says how it was made. */
+static int syn_metadata(const synth_state *st, const syn_ctx *x) {
+    char seed[32], amax[32];
+    snprintf(seed, sizeof seed, "%" PRIu64, st->seed);
+    snprintf(amax, sizeof amax, "%.9g", (double)x->input_amax);
+    const char *recipe = st->dtype == SD_FP8 ? "fp8-block (amax/448 per 128x128 tile)"
+                         : x->recipe        ? x->recipe->name
+                                            : "none";
+    fp4_st_writer *w = x->w;
+    if (fp4_st_writer_set_metadata(w, "format", "pt") != FP4_ST_OK ||
+        fp4_st_writer_set_metadata(w, "fp4sim.synth.seed", seed) != FP4_ST_OK ||
+        fp4_st_writer_set_metadata(w, "fp4sim.synth.dtype", k_syn_dtypes[st->dtype]) != FP4_ST_OK ||
+        fp4_st_writer_set_metadata(w, "fp4sim.synth.recipe", recipe) != FP4_ST_OK ||
+        (x->recipe && fp4_st_writer_set_metadata(w, "fp4sim.synth.input_amax", amax) != FP4_ST_OK))
+        return cli_fail(CMD " synth: %s", fp4_last_error());
+    return CLI_OK;
+}
+
+/* The config text and model.safetensors of synth. */
+static int syn_write_model(const synth_state *st, const fp4m_config *c, syn_ctx *x) {
+    syn_list l = {0};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", st->out);
+    int rc = synth_tensors(c, &l) != 0 ? cli_fail(CMD " synth: out of memory") : CLI_OK;
+    if (rc == CLI_OK && x->recipe) rc = syn_input_global(x);
+    if (rc == CLI_OK && fp4_st_writer_create(path, &x->w) != FP4_ST_OK)
+        rc = cli_usage_error(CMD " synth: %s", fp4_last_error());
+    if (rc == CLI_OK) rc = syn_metadata(st, x);
+    for (int64_t t = 0; rc == CLI_OK && t < l.n; t++) rc = syn_write_one(x, &l.t[t]);
+    fp4_st_writer *w = x->w;
+    x->w = NULL;
+    if (rc != CLI_OK) fp4_st_writer_abort(w);
+    else if (fp4_st_writer_finish(w) != FP4_ST_OK) rc = cli_usage_error(CMD " synth: %s", fp4_last_error());
+    if (rc == CLI_OK)
+        printf("wrote %s: %" PRId64 " tensors (%s, seed %" PRIu64 ") + config.json%s\n", path, l.n,
+               k_syn_dtypes[st->dtype], st->seed,
+               st->dtype == SD_NVFP4_MO ? " + hf_quant_config.json" : "");
+    free(l.t);
+    return rc;
+}
+
 static int cmd_synth(int argc, char **argv) {
-    synth_state st = {0};
+    synth_state st = {.input_amax = SYN_INPUT_AMAX};
     static const cli_opt opts[] = {{"--config", true, synth_opt},
                                    {"--out", true, synth_opt},
                                    {"--seed", true, synth_opt},
-                                   {"--dtype", true, synth_opt}};
-    int rc = cli_parse(argc, argv, CMD " synth", opts, 4, &st, NULL);
+                                   {"--dtype", true, synth_opt},
+                                   {"--input-amax", true, synth_opt}};
+    int rc = cli_parse(argc, argv, CMD " synth", opts, sizeof opts / sizeof opts[0], &st, NULL);
     if (rc == CLI_HELP) return fputs(k_help, stdout), CLI_OK;
     if (rc != CLI_OK) return rc;
     if (!st.config) return cli_usage_error(CMD " synth: --config is required");
@@ -648,78 +1117,21 @@ static int cmd_synth(int argc, char **argv) {
                                total.params);
     struct stat sb;
     bool is_dir = stat(st.config, &sb) == 0 && S_ISDIR(sb.st_mode);
-    char *cfg_path = NULL;
-    if (is_dir) {
-        size_t k = strlen(st.config) + 16;
-        cfg_path = malloc(k);
-        if (cfg_path) snprintf(cfg_path, k, "%s/config.json", st.config);
-    }
+    char cfg_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, is_dir ? "%s/config.json" : "%s", st.config);
     size_t cfg_len = 0;
-    char *cfg_text = slurp(is_dir ? cfg_path : st.config, &cfg_len);
-    free(cfg_path);
+    char *cfg_text = slurp(cfg_path, &cfg_len);
     if (!cfg_text) return cli_usage_error(CMD " synth: cannot read the config '%s'", st.config);
-    if (mkdir(st.out, 0777) != 0 && errno != EEXIST) {
-        free(cfg_text);
-        return cli_usage_error(CMD " synth: cannot create '%s': %s", st.out, strerror(errno));
-    }
-    size_t plen = strlen(st.out) + 32;
-    char *path = malloc(plen);
-    syn_list l = {0};
-    void **bufs = NULL;
-    fp4_st_writer *w = NULL;
-    rc = CLI_OK;
-    if (!path || synth_tensors(&c, &l) != 0 || !(bufs = calloc((size_t)l.n, sizeof *bufs))) {
-        rc = cli_fail(CMD " synth: out of memory");
-        goto done;
-    }
-    snprintf(path, plen, "%s/config.json", st.out);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(cfg_text, 1, cfg_len, f) != cfg_len || fclose(f) != 0) {
-        rc = cli_usage_error(CMD " synth: cannot write '%s'", path);
-        goto done;
-    }
-    snprintf(path, plen, "%s/model.safetensors", st.out);
-    if (fp4_st_writer_create(path, &w) != FP4_ST_OK ||
-        fp4_st_writer_set_metadata(w, "format", "pt") != FP4_ST_OK) {
-        rc = cli_usage_error(CMD " synth: %s", fp4_last_error());
-        goto done;
-    }
-    for (int64_t t = 0; t < l.n; t++) {
-        const syn_tensor *s = &l.t[t];
-        int64_t numel = s->out * (s->in > 0 ? s->in : 1);
-        size_t es = st.bf16 ? 2 : 4;
-        bufs[t] = malloc((size_t)numel * es);
-        if (!bufs[t]) {
-            rc = cli_fail(CMD " synth: out of memory");
-            goto done;
-        }
-        for (int64_t i = 0; i < numel; i++) {
-            float v = (float)synth_value(st.seed, (uint32_t)t, (uint64_t)i, s->kind, s->in);
-            if (st.bf16) ((uint16_t *)bufs[t])[i] = syn_bf16(v);
-            else ((float *)bufs[t])[i] = v;
-        }
-        int64_t shape[2] = {s->out, s->in};
-        if (fp4_st_writer_add(w, s->name, st.bf16 ? FP4_ST_BF16 : FP4_ST_F32, s->in > 0 ? 2 : 1,
-                              shape, bufs[t], numel * (int64_t)es) != FP4_ST_OK) {
-            rc = cli_fail(CMD " synth: %s", fp4_last_error());
-            goto done;
-        }
-    }
-    fp4_st_writer *ww = w;
-    w = NULL;
-    if (fp4_st_writer_finish(ww) != FP4_ST_OK) {
-        rc = cli_usage_error(CMD " synth: %s", fp4_last_error());
-        goto done;
-    }
-    printf("wrote %s: %" PRId64 " tensors, %" PRId64 " parameters (%s, seed %" PRIu64 ") + config.json\n",
-           path, l.n, total.params, st.bf16 ? "BF16" : "F32", st.seed);
-done:
-    fp4_st_writer_abort(w);
-    if (bufs)
-        for (int64_t t = 0; t < l.n; t++) free(bufs[t]);
-    free(bufs);
-    free(l.t);
-    free(path);
+    syn_ctx x = {.dtype = st.dtype, .seed = st.seed, .input_amax = (float)st.input_amax};
+    if ((st.dtype == SD_NVFP4_MO || st.dtype == SD_NVFP4_CT) &&
+        fp4_qrecipe_from_name(st.dtype == SD_NVFP4_MO ? "modelopt" : "compressed-tensors",
+                              &x.recipe) != 0)
+        rc = cli_fail(CMD " synth: %s", fp4_last_error());
+    else if (mkdir(st.out, 0777) != 0 && errno != EEXIST)
+        rc = cli_usage_error(CMD " synth: cannot create '%s': %s", st.out, strerror(errno));
+    else
+        rc = syn_write_configs(&st, cfg_text);
+    if (rc == CLI_OK) rc = syn_write_model(&st, &c, &x);
     free(cfg_text);
     return rc;
 }

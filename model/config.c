@@ -238,7 +238,7 @@ done:
     return rc;
 }
 
-static char *read_text(const char *path) {
+char *fp4m_read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     char *buf = NULL;
@@ -261,7 +261,7 @@ int fp4m_config_load(const char *path, fp4m_config *out) {
     if (!path) return fp4_fail("config: null path");
     char *file = fp4m_join_if_dir(path, "config.json");
     if (!file) return fp4_fail("config: out of memory");
-    char *text = read_text(file);
+    char *text = fp4m_read_text(file);
     if (!text) {
         fp4_fail("config: cannot read %s", file);
         free(file);

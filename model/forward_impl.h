@@ -80,7 +80,7 @@ static int emit(fwd *f, int64_t layer, const char *op, void *data, int64_t d0, i
 
 static int linear(fwd *f, const m_tensor *w, int64_t rows, const real *x, real *y) {
     const fp4m_gemm_backend *b = f->o->gemm ? f->o->gemm : fp4m_gemm_default();
-    fp4m_linear_desc d = {w->name, w->layer, w->expert, w->out, w->in};
+    fp4m_linear_desc d = {w->name, w->layer, w->expert, w->out, w->in, w->stored};
     if (rows == 0) return 0;
     if (!b->GEMM) return fp4_fail("model: GEMM backend '%s' has no path for this precision", b->name);
     if (b->GEMM(b->ctx, &d, rows, x, (const real *)w->data, y)) return -1;
@@ -257,8 +257,13 @@ static void cache_latent(fwd *f, m_layer *L, const real *ckv, const real *kpe) {
 }
 
 /* Softmax over row[0..len) in place. transformers: softmax(scores, dtype=
- * float32) even in a float64 model; torch's kernel: max, exp(x - max), sum
- * (reduce_all lane order), x * (1/sum). Native FP64: exp, sequential sum,
+ * float32) even in a float64 model. With torch_order, torch's CPU kernel
+ * (SoftMaxKernel.cpp _vec_softmax_lastdim): max, exp(x - max) with SLEEF's
+ * expf (Vectorized<float>::exp, torch_math.c), the sum in the 16-lane order
+ * that fits the fixture (fp4m_sum_f32_lanes16), x * (1/sum); of the exps and
+ * orders tried it reproduces the most fixture probabilities, but not all
+ * (docs/model.md, "The FP32 islands"). Without
+ * torch_order: glibc expf, sequential sum. Native FP64: exp, sequential sum,
  * divide. */
 static void softmax_row(const fwd *f, real *row, int64_t len, float *tmp) {
     if (!IS_F64 || f->o->softmax_prec == FP4M_ISLAND_F32) {
@@ -267,8 +272,9 @@ static void softmax_row(const fwd *f, real *row, int64_t len, float *tmp) {
             tmp[j] = (float)row[j];
             if (tmp[j] > mx) mx = tmp[j];
         }
-        for (int64_t j = 0; j < len; j++) tmp[j] = expf(tmp[j] - mx);
-        float s = f->o->torch_order ? fp4m_sum_f32_lanes8(tmp, len) : fp4m_sum_f32_seq(tmp, len);
+        for (int64_t j = 0; j < len; j++)
+            tmp[j] = f->o->torch_order ? fp4m_torch_expf(tmp[j] - mx) : expf(tmp[j] - mx);
+        float s = f->o->torch_order ? fp4m_sum_f32_lanes16(tmp, len) : fp4m_sum_f32_seq(tmp, len);
         float inv = 1.0f / s;
         for (int64_t j = 0; j < len; j++) row[j] = (real)(tmp[j] * inv);
         return;
@@ -402,11 +408,25 @@ static int attention(fwd *f, m_layer *L, const real *x, real *out) {
  * it, x / (1 + exp(-x)).
  * ------------------------------------------------------------------------- */
 
+/* torch's silu_kernel (Activation.cpp): x / (1 + exp(-x)) with the
+ * vectorised exp (SLEEF expf / exp, torch_math.c) when torch_order; the C
+ * library's exp otherwise. torch's scalar tail (the last numel % 16 floats or
+ * numel % 8 doubles of a call, glibc exp) is not modelled: we use the vector
+ * form for every element, so a value does not depend on the batch size. */
+static real silu(const fwd *f, real x) {
+    if (!f->o->torch_order) return x / ((real)1 + REXP(-x));
+#if IS_F64
+    return x / ((real)1 + (real)fp4m_torch_exp((double)-x));
+#else
+    return x / ((real)1 + (real)fp4m_torch_expf((float)-x));
+#endif
+}
+
 static int mlp(fwd *f, const m_mlp *p, int64_t rows, const real *x, real *y) {
     const int64_t inter = p->gate.out, mark = f->nscr;
     real *g = scratch(f, rows * inter), *u = scratch(f, rows * inter);
     if (!g || !u || linear(f, &p->gate, rows, x, g) || linear(f, &p->up, rows, x, u)) return -1;
-    for (int64_t i = 0; i < rows * inter; i++) g[i] = g[i] / ((real)1 + REXP(-g[i])) * u[i];
+    for (int64_t i = 0; i < rows * inter; i++) g[i] = silu(f, g[i]) * u[i];
     if (linear(f, &p->down, rows, g, y)) return -1;
     scratch_release(f, mark);
     return 0;
@@ -443,8 +463,14 @@ static void router_logits(fwd *f, const m_layer *L, const real *x, real *logits)
         }
 }
 
+/* FP32: torch's sigmoid_kernel (UnaryOpsKernel.cpp), vector form: 0 - x,
+ * exp (SLEEF expf when torch_order), 1 + e, 1 / that. */
 static double sigmoid_r(const fwd *f, double v) {
-    if (router_in_f32(f)) return 1.0f / (1.0f + expf(-(float)v));
+    if (router_in_f32(f)) {
+        const float x = (float)v;
+        const float e = f->o->torch_order ? fp4m_torch_expf(0.0f - x) : expf(-x);
+        return 1.0f / (1.0f + e);
+    }
     return 1.0 / (1.0 + exp(-v));
 }
 
@@ -466,6 +492,14 @@ static void topk(const double *v, int64_t len, int64_t k, int64_t *idx) {
     }
 }
 
+/* With torch_order: torch.topk's CPU order (torch_math.c), which decides
+ * the order of the top-k weights and so of their float sum; ties go as
+ * torch's. Otherwise by descending value, lowest index on ties. */
+static void topk_r(const fwd *f, const double *v, int64_t len, int64_t k, int64_t *idx) {
+    if (f->o->torch_order) fp4m_topk_torch(v, len, k, idx);
+    else topk(v, len, k, idx);
+}
+
 /* Expert selection for one token from its logits. ch, gs: scratch [E], [G]. */
 static void route_token(const fwd *f, const m_layer *L, const real *logit, int64_t *idx,
                         double *ch, double *gs) {
@@ -475,10 +509,10 @@ static void route_token(const fwd *f, const m_layer *L, const real *logit, int64
     int64_t gidx[G], top2[2];
     for (int64_t e = 0; e < E; e++) ch[e] = add_r(f, sigmoid_r(f, (double)logit[e]), (double)bias[e]);
     for (int64_t g = 0; g < G; g++) {
-        topk(ch + g * per, per, 2, top2);
+        topk_r(f, ch + g * per, per, 2, top2);
         gs[g] = add_r(f, ch[g * per + top2[0]], ch[g * per + top2[1]]);
     }
-    topk(gs, G, c->topk_group, gidx);
+    topk_r(f, gs, G, c->topk_group, gidx);
     for (int64_t g = 0; g < G; g++) {
         bool keep = false;
         for (int64_t u = 0; u < c->topk_group; u++) keep |= gidx[u] == g;
@@ -486,7 +520,7 @@ static void route_token(const fwd *f, const m_layer *L, const real *logit, int64
         for (int64_t e = g * per; e < (g + 1) * per; e++)
             ch[e] = f->o->group_mask == FP4M_MASK_NEG_INF ? -INFINITY : 0.0;
     }
-    topk(ch, E, c->num_experts_per_tok, idx);
+    topk_r(f, ch, E, c->num_experts_per_tok, idx);
 }
 
 /* Combine weights of one token: s[idx], / (sum + 1e-20) (transformers; the

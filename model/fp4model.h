@@ -123,16 +123,111 @@ void fp4m_count_model(const fp4m_config *c, fp4m_counts *total, fp4m_counts *act
 void fp4m_print_info(const fp4m_config *c, FILE *f);
 
 /* ---------------------------------------------------------------------------
+ * Quantization config of a checkpoint (recipes.md §7; model/quant_config.c)
+ *
+ * Where it comes from, first found wins:
+ *  - hf_quant_config.json beside config.json: ModelOpt (recipes.md §7.1),
+ *    {"producer": {name, version}, "quantization": {"quant_algo": "NVFP4",
+ *    "group_size": 16, "kv_cache_quant_algo": null|"FP8",
+ *    "exclude_modules": [wildcards]}};
+ *  - config.json "quantization_config" with quant_method
+ *    "compressed-tensors" (recipes.md §2.8, §7.2: format
+ *    "nvfp4-pack-quantized", config_groups.*.weights {num_bits 4, type float,
+ *    strategy tensor_group, group_size 16}, "ignore": names or "re:" regexes),
+ *    "modelopt" (the same keys as hf_quant_config.json's, nested under
+ *    "quantization" or flat), or "fp8" / none with weight_block_size
+ *    (DeepSeek's FP8 blocks, recipes.md §7.3).
+ * The loader detects each tensor's storage from the tensors themselves and
+ * uses this only to cross-check (a module the config excludes must not be
+ * stored quantized; ModelOpt names under a compressed-tensors config and the
+ * reverse are errors). KV-cache quantization is recorded, not modelled.
+ * ------------------------------------------------------------------------- */
+
+typedef enum fp4m_quant_method {
+    FP4M_QUANT_NONE = 0,       /* no quantization config */
+    FP4M_QUANT_FP8_BLOCK,      /* DeepSeek FP8: E4M3 + weight_scale_inv per block */
+    FP4M_QUANT_NVFP4_MODELOPT, /* ModelOpt NVFP4 (decode global scales) */
+    FP4M_QUANT_NVFP4_CT,       /* compressed-tensors NVFP4 (encode global scales) */
+} fp4m_quant_method;
+
+typedef struct fp4m_quant_config {
+    fp4m_quant_method method;
+    char source[32];       /* "hf_quant_config.json", "config.json" or "" */
+    char producer[64];     /* ModelOpt producer "name version"; "" if absent */
+    char format[32];       /* compressed-tensors format string */
+    char kv_cache[32];     /* kv_cache_quant_algo / kv_cache_scheme; "" when null */
+    int64_t group_size;    /* NVFP4: 16; else 0 */
+    int64_t fp8_block[2];  /* FP8: weight_block_size (default 128 x 128) */
+    bool input_quant;      /* activations quantized too (W4A4; compressed-tensors
+                              input_activations present; ModelOpt NVFP4 always) */
+    int64_t n_patterns;
+    char **patterns;       /* ModelOpt exclude_modules / compressed-tensors ignore */
+} fp4m_quant_config;
+
+/* From text: config_json and/or hf_quant_json may be NULL (absent). Errors
+ * name the file and the key, e.g. 'hf_quant_config.json: "quantization.
+ * group_size" must be 16 (NVFP4), got 32'. *out must be freed with
+ * fp4m_quant_config_free (also after a failure: it is then empty). */
+int fp4m_quant_config_parse(const char *config_json, const char *hf_quant_json,
+                            fp4m_quant_config *out);
+/* `path`: a directory (reads config.json and hf_quant_config.json there, each
+ * if present) or a config file (reads it, and hf_quant_config.json from its
+ * directory). */
+int fp4m_quant_config_load(const char *path, fp4m_quant_config *out);
+void fp4m_quant_config_free(fp4m_quant_config *q);
+/* Whether `module` (a tensor name without ".weight", e.g. "lm_head") is
+ * excluded from quantization by the config, as its producer matches:
+ * ModelOpt exclude_modules are fnmatch wildcards on the module name (vLLM
+ * modelopt.py is_layer_excluded: fnmatch(prefix, pattern)); compressed-
+ * tensors ignore entries are exact names, or "re:" + a regex matched at the
+ * start of the name (compressed_tensors/utils/match.py _match_name: re.match;
+ * here POSIX extended regex). *pattern (may be NULL) gets the entry matched. */
+bool fp4m_quant_excluded(const fp4m_quant_config *q, const char *module, const char **pattern);
+const char *fp4m_quant_method_name(fp4m_quant_method m);
+/* A few lines for `fp4sim model info`. */
+void fp4m_quant_config_print(const fp4m_quant_config *q, FILE *f);
+
+/* ---------------------------------------------------------------------------
  * GEMM backend: every linear layer of the forward (attention projections,
  * MLPs, experts, lm_head; not the router, see docs/model.md) calls it, so an
  * NVFP4 oracle, an emu preset or a GPU kernel can replace the plain loops.
  * ------------------------------------------------------------------------- */
+
+/* A weight as the checkpoint stores it when it is stored quantized, so a
+ * quantized backend can use the stored codes instead of re-quantizing the
+ * dequantized values (recipes.md §7.1-7.3). */
+typedef enum fp4m_stored_kind {
+    FP4M_STORED_NONE = 0,  /* F64/F32/BF16/F16 (or synthetic): only the dequantized values */
+    FP4M_STORED_FP8_BLOCK, /* original R1: E4M3 [out, in] + F32 weight_scale_inv per
+                              block_rows x block_cols tile (w = e4m3 * scale_inv) */
+    FP4M_STORED_NVFP4,     /* ModelOpt or compressed-tensors NVFP4 */
+} fp4m_stored_kind;
+
+typedef enum fp4m_gscale_kind {
+    FP4M_GSCALE_DECODE = 0, /* ModelOpt: w = e2m1 * e4m3(scale) * weight_scale_2,
+                               activation decode scale = input_scale */
+    FP4M_GSCALE_ENCODE,     /* compressed-tensors: w = e2m1 * e4m3(scale) / weight_global_scale,
+                               activation encode scale = input_global_scale (bug A3 if mixed up) */
+} fp4m_gscale_kind;
+
+typedef struct fp4m_stored_weight {
+    fp4m_stored_kind kind;
+    int64_t out, in;
+    const uint8_t *codes;  /* FP8: [out, in] E4M3; NVFP4: [out, in/2], low nibble = even column */
+    const void *scales;    /* FP8: float [ceil(out/br)][ceil(in/bc)]; NVFP4: uint8_t UE4M3 [out, in/16] */
+    int64_t block_rows, block_cols; /* FP8 tile (128 x 128 for R1) */
+    fp4m_gscale_kind gkind;         /* NVFP4 */
+    float weight_global;            /* NVFP4: weight_scale_2 (DECODE) or weight_global_scale (ENCODE) */
+    float input_global;             /* NVFP4: input_scale (DECODE) or input_global_scale (ENCODE);
+                                       0 when the checkpoint has none (dynamic activations) */
+} fp4m_stored_weight;
 
 typedef struct fp4m_linear_desc {
     const char *name; /* checkpoint tensor, e.g. "model.layers.3.mlp.experts.7.up_proj.weight" */
     int64_t layer;    /* -1 for lm_head */
     int64_t expert;   /* routed expert id, -1 otherwise */
     int64_t out, in;  /* N, K */
+    const fp4m_stored_weight *stored; /* NULL unless the checkpoint stores it quantized */
 } fp4m_linear_desc;
 
 typedef struct fp4m_gemm_backend {
@@ -152,6 +247,66 @@ typedef struct fp4m_gemm_backend {
  * acc), as BLAS micro-kernels compute it (bit-identical to torch's CPU
  * sgemm/dgemm on the fixture). Independent of thread count and CPU. */
 const fp4m_gemm_backend *fp4m_gemm_default(void);
+
+/* The same loops with K split into blocks of 256 as torch's CPU dgemm does
+ * (one fma chain per block, block results added in order): bit-identical to
+ * the fixture's float64 linears, K = 512 included. fp4m_opts_transformers
+ * selects it; equal to fp4m_gemm_default() when K <= 256. */
+const fp4m_gemm_backend *fp4m_gemm_torch(void);
+
+/* ---------------------------------------------------------------------------
+ * Precision policies (model/policy.c, model/backend_quant.c): which linear
+ * layers run quantized and how. A policy becomes a GEMM backend; the rest of
+ * the forward (norms, attention scores, router, residuals) stays in the path
+ * precision, so the difference from the reference run is the quantized
+ * GEMMs' alone (docs/model.md "Precision policies").
+ * ------------------------------------------------------------------------- */
+
+typedef enum fp4m_qfmt {
+    FP4M_Q_NATIVE = 0, /* the path precision (reference) */
+    FP4M_Q_BF16,       /* BF16 weights and activations (RNE), output rounded to `out` */
+    FP4M_Q_FP8_BLOCK,  /* DeepSeek FP8: E4M3 weights per 128x128 (stored, or amax/448),
+                          activations E4M3 per token per 128 (amax/448), recipes.md §2.13 */
+    FP4M_Q_W4A16,      /* NVFP4 weights (stored, or quantized by weight_recipe), BF16
+                          activations; the tensor scale is applied in the epilogue */
+    FP4M_Q_W4A4,       /* NVFP4 weights and activations (act_recipe, 16-element blocks) */
+    FP4M_Q_COUNT
+} fp4m_qfmt;
+
+/* Linear layer classes a policy distinguishes (by checkpoint name). */
+typedef enum fp4m_lclass {
+    FP4M_LC_ATTN = 0, /* q_a_proj, q_b_proj, q_proj, kv_a_proj_with_mqa, kv_b_proj */
+    FP4M_LC_O_PROJ,   /* self_attn.o_proj (ModelOpt R1 v2 quantizes it, v1 does not) */
+    FP4M_LC_DENSE,    /* dense-layer mlp.{gate,up,down}_proj */
+    FP4M_LC_EXPERT,   /* mlp.experts.N.* (routed) */
+    FP4M_LC_SHARED,   /* mlp.shared_experts.* */
+    FP4M_LC_HEAD,     /* lm_head */
+    FP4M_LC_COUNT
+} fp4m_lclass;
+
+typedef struct fp4m_policy {
+    char name[32];
+    fp4m_qfmt fmt[FP4M_LC_COUNT];
+    char weight_recipe[32]; /* NVFP4 weights the checkpoint does not store quantized */
+    char act_recipe[32];    /* NVFP4 activations (W4A4) */
+    fp4_format act_in;      /* FP4_FMT_BF16 (as served) or FP4_FMT_F32: activations are
+                               rounded to this before quantizing / BF16 GEMMs use BF16 */
+    fp4_format out;         /* output of each quantized linear: FP4_FMT_BF16 or FP4_FMT_F32 */
+    char engine[64];        /* "ref" (exact oracle for FP8/NVFP4; BF16 products summed in
+                               the path precision) or "emu:PRESET" (an emu/ datapath model) */
+} fp4m_policy;
+
+/* Named policies: reference, bf16, fp8-block, modelopt-r1 (MLP and expert
+ * linears W4A4, the rest BF16: nvidia/DeepSeek-R1-FP4 v1), modelopt-r1-v2
+ * (+ o_proj), nvfp4-w4a16, nvfp4-all. 0, or -1 naming the valid ones. */
+int fp4m_policy_from_name(const char *name, fp4m_policy *out);
+const char *fp4m_policy_names(void);
+const char *fp4m_qfmt_name(fp4m_qfmt f);
+fp4m_lclass fp4m_linear_class(const fp4m_linear_desc *d);
+/* A GEMM backend executing the policy (both precision paths). Checks the
+ * recipes and the engine now. 0, or -1 with fp4_last_error(). */
+int fp4m_policy_backend_new(const fp4m_policy *p, fp4m_gemm_backend **out);
+void fp4m_policy_backend_free(fp4m_gemm_backend *b); /* NULL is fine */
 
 /* ---------------------------------------------------------------------------
  * Trace / hook API
@@ -248,9 +403,15 @@ typedef struct fp4m_opts {
     fp4m_moe_order moe_order;
     fp4m_group_mask group_mask;
     fp4m_attn_form attn_form;
-    /* FP32 reductions (norm mean of squares, softmax sum) in the order of
-     * torch's AVX2 CPU kernels (cascade_sum / reduce_all), which makes the
-     * FP32 islands bit-identical to transformers on CPU. false: sequential. */
+    /* torch's CPU kernels (torch 2.11, x86-64) where transformers' result
+     * depends on them: FP32 reduction orders (RMSNorm mean of squares as
+     * SumKernel.cpp's cascade_sum, the softmax row sum in 16 lanes), SLEEF's
+     * vectorised exp (Sleef_expf8_u10 in the softmax and the sigmoid, and
+     * Sleef_expd4_u10 / expf8 in SiLU, torch_math.c) and torch.topk's output
+     * order (which fixes the order of the top-k weight sum). Makes the
+     * RMSNorm and router islands bit-identical to the fixture; the softmax
+     * is closer but not exact (docs/model.md). false: sequential sums, the C
+     * library's exp, our descending top-k. */
     bool torch_order;
     /* Keep every layer's weights after use (true) or stream: load a layer's
      * tensors (and only the routed experts a batch hits) just before use,
@@ -272,9 +433,11 @@ typedef struct fp4m_model fp4m_model;
 
 /* Opens a checkpoint: `path` is a directory holding config.json and a
  * model.safetensors.index.json (or a single model.safetensors). Checks
- * every tensor the config implies (name, shape, a dtype we can read: F64,
- * F32, BF16, F16, or F8_E4M3 with its weight_scale_inv) before anything is
- * loaded; an error names the tensor. MTP layers (ds §2.9) are ignored.
+ * every tensor the config implies (name, shape, a form we can read: F64,
+ * F32, BF16, F16, F8_E4M3 with its weight_scale_inv, ModelOpt or
+ * compressed-tensors NVFP4 with their scales; docs/model.md "Quantized
+ * checkpoints") before anything is loaded; an error names the tensor. MTP
+ * layers (ds §2.9) are ignored.
  * With opts->all_resident the weights are converted now. */
 int fp4m_open(const char *path, const fp4m_opts *opts, fp4m_model **out);
 /* Same with a config given separately (config.json not read). */
@@ -304,6 +467,33 @@ int fp4m_forward(fp4m_model *m, const int64_t *tokens, int64_t n, bool last_only
  * Resets the cache first. */
 int fp4m_generate_greedy(fp4m_model *m, const int64_t *prompt, int64_t n_prompt, int64_t n_new,
                          int64_t *out);
+
+/* ---------------------------------------------------------------------------
+ * Synthetic weights (model/synth.c): any config, from a seed, on demand.
+ * Element i of tensor `name` depends only on (seed, name, i) (Philox4x32-10
+ * countered by i and a 64-bit hash of the name), so experts are generated
+ * when routed to, in any order and on any thread count, always with the same
+ * bits; `fp4sim model synth` writes the same values into a checkpoint.
+ * ------------------------------------------------------------------------- */
+
+typedef enum fp4m_synth_kind {
+    FP4M_SYN_LINEAR = 0, /* U(-sqrt(3/in), sqrt(3/in)): variance 1/in */
+    FP4M_SYN_NORM,       /* *norm.weight: 1 + 0.2 U(-sqrt 3, sqrt 3) */
+    FP4M_SYN_EMBED,      /* model.embed_tokens.weight: U(-sqrt 3, sqrt 3) */
+    FP4M_SYN_BIAS,       /* *e_score_correction_bias: U(-sqrt 3, sqrt 3) */
+} fp4m_synth_kind;
+
+fp4m_synth_kind fp4m_synth_kind_of(const char *name);
+/* Rows [r0, r0 + nr) of tensor `name` with `in` columns (1 for vectors),
+ * as FP32 values, row-major into dst. */
+void fp4m_synth_rows(uint64_t seed, const char *name, int64_t in, int64_t r0, int64_t nr,
+                     float *dst);
+/* A model whose weights are generated on demand instead of read (same
+ * values as `fp4sim model synth --seed seed --dtype f32` writes). With
+ * opts->all_resident = false only one layer (and the experts a batch hits)
+ * is held at a time, so the full R1 config runs on one machine. */
+int fp4m_open_synthetic(const fp4m_config *cfg, uint64_t seed, const fp4m_opts *opts,
+                        fp4m_model **out);
 
 /* Peak bytes of converted weights held at once since open (what the
  * "one layer resident" design bounds), and currently held. */

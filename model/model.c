@@ -27,7 +27,8 @@ fp4m_opts fp4m_opts_reference(fp4m_prec prec) {
 /* transformers 5.17 (modeling_deepseek_v3.py, eager attention and experts)
  * running the model in `prec`: RMSNorm, router and softmax in float32 even
  * in a float64 model, fp32 RoPE tables, -inf group mask, expert-order
- * combine, torch's CPU reduction orders (ds §6, §9). */
+ * combine, torch's CPU reduction orders and float64 GEMM blocking (ds §6,
+ * §9). */
 fp4m_opts fp4m_opts_transformers(fp4m_prec prec) {
     fp4m_opts o = fp4m_opts_reference(prec);
     o.norm_prec = FP4M_ISLAND_F32;
@@ -35,6 +36,9 @@ fp4m_opts fp4m_opts_transformers(fp4m_prec prec) {
     o.softmax_prec = FP4M_ISLAND_F32;
     o.rope_prec = FP4M_ROPE_F32;
     o.torch_order = true;
+    /* torch's float64 GEMM blocks K by 256 (backend.c); the float32 sgemm's
+     * blocking is not established, so the FP32 path keeps one chain. */
+    if (prec == FP4M_F64) o.gemm = fp4m_gemm_torch();
     return o;
 }
 
@@ -97,7 +101,13 @@ void fp4m_close(fp4m_model *m) {
 
 int fp4m_open_config(const fp4m_config *cfg, const char *ckpt_path, const fp4m_opts *opts,
                      fp4m_model **out) {
-    if (!cfg || !ckpt_path || !opts || !out) return fp4_fail("model: null argument");
+    if (!ckpt_path) return fp4_fail("model: null checkpoint path");
+    return fp4m_open_impl(cfg, ckpt_path, 0, opts, out);
+}
+
+int fp4m_open_impl(const fp4m_config *cfg, const char *ckpt_path, uint64_t seed,
+                   const fp4m_opts *opts, fp4m_model **out) {
+    if (!cfg || !opts || !out) return fp4_fail("model: null argument");
     *out = NULL;
     fp4m_model *m = calloc(1, sizeof *m);
     if (!m) return fp4_fail("model: out of memory");
@@ -109,7 +119,8 @@ int fp4m_open_config(const fp4m_config *cfg, const char *ckpt_path, const fp4m_o
         fp4m_close(m);
         return fp4_fail("model: out of memory");
     }
-    if (fp4_st_ckpt_open(ckpt_path, &m->ck) != FP4_ST_OK) {
+    m->synth_seed = seed;
+    if (ckpt_path && fp4_st_ckpt_open(ckpt_path, &m->ck) != FP4_ST_OK) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", fp4_st_errmsg());
         fp4m_close(m);

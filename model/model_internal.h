@@ -10,6 +10,9 @@
 
 /* `path`/`name` if path is a directory, else a copy of path (malloc'ed). */
 char *fp4m_join_if_dir(const char *path, const char *name);
+/* Whole text file, NUL-terminated (malloc'ed), or NULL; files up to 64 MiB
+ * (config.c). */
+char *fp4m_read_text(const char *path);
 
 /* ---------------------------------------------------------------------------
  * Weights. Names and shapes come from the config (ds §3); data is converted
@@ -23,6 +26,10 @@ typedef struct m_tensor {
     int64_t layer;    /* -1 outside the layers */
     int64_t expert;   /* routed expert id or -1 */
     void *data;       /* double* or float*, NULL until loaded */
+    /* The stored quantized form (codes + scales, owned), loaded with data
+     * when the checkpoint stores the tensor as FP8 blocks or NVFP4; NULL
+     * otherwise. Handed to the GEMM backend through fp4m_linear_desc. */
+    fp4m_stored_weight *stored;
 } m_tensor;
 
 typedef struct m_mlp {
@@ -66,7 +73,18 @@ struct fp4m_model {
     float *inv_freq_f32;
     double softmax_scale, cos_factor;
     int64_t bytes_now, bytes_peak;
+    /* hf_quant_config.json / quantization_config of the checkpoint directory
+     * (weights.c reads it before checking the tensors; fp4m_quant_config). */
+    fp4m_quant_config quant;
+    uint64_t synth_seed; /* ck == NULL: weights from synth.c with this seed */
 };
+
+/* Opens with a checkpoint (ckpt_path) or, when it is NULL, synthetic
+ * weights from `seed` (model.c). */
+int fp4m_open_impl(const fp4m_config *cfg, const char *ckpt_path, uint64_t seed,
+                   const fp4m_opts *opts, fp4m_model **out);
+/* Rows [r0, r0+nr) of a synthetic tensor in the path precision (synth.c). */
+int fp4m_synth_fill(fp4m_model *m, const m_tensor *w, int64_t r0, int64_t nr, void *dst);
 
 /* Loads (converts) a tensor if not resident; counts bytes. */
 int fp4m_tensor_load(fp4m_model *m, m_tensor *t);
@@ -97,14 +115,29 @@ int fp4m_cache_reserve(fp4m_model *m, int64_t need);
  * vectorized_inner_sum -> row_sum (4 vector accumulators) -> multi_row_sum
  * (cascade levels of 16), then the 8 lanes added in order. */
 float fp4m_sum_f32_torch(const float *x, int64_t n);
-/* vec::reduce_all with + over n >= 8 floats (AVX2): one 8-lane accumulator
- * (lane = index mod 8, sequential), then the lane tree
- * ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)). For n < 8 torch adds sequentially;
- * we always use the lane form so a row's sum does not depend on how many
- * masked zeros follow it (docs/model.md). */
-float fp4m_sum_f32_lanes8(const float *x, int64_t n);
+/* The softmax row sum as the fixture's torch computed it (found by fitting,
+ * not read from the kernel): 16 lanes (lane = index mod 16, sequential; the
+ * same as two 8-lane accumulators taking alternate vectors), then the tree
+ * l[i] + l[i+8], l[i] + l[i+4], l[i] + l[i+2], l0 + l1 (vec::reduce_all on
+ * AVX-512 Vectorized<float>). Teacher-forced it
+ * leaves 4827 of the fixture's 33280 non-zero probabilities different,
+ * the AVX2 vec::reduce_all order (8 lanes, then the lane tree) 8671
+ * (docs/model.md). Lanes are filled in index order,
+ * so trailing masked zeros do not change the result. */
+float fp4m_sum_f32_lanes16(const float *x, int64_t n);
 /* Sequential float sum. */
 float fp4m_sum_f32_seq(const float *x, int64_t n);
+
+/* torch's CPU elementary functions, one vector lane each (torch_math.c;
+ * torch 2.11, AVX2 capability): SLEEF Sleef_expf8_u10 (Vectorized<float>::exp:
+ * softmax, sigmoid, SiLU) and Sleef_expd4_u10 (Vectorized<double>::exp:
+ * float64 SiLU). Used only where the options select torch's kernels
+ * (torch_order; docs/model.md). */
+float fp4m_torch_expf(float x);
+double fp4m_torch_exp(double x);
+/* Indices of torch.topk(v[0..n), k, sorted=False) on CPU, in torch's output
+ * order (libstdc++ nth_element / partial_sort as TopKImpl.h calls them). */
+void fp4m_topk_torch(const double *v, int64_t n, int64_t k, int64_t *idx);
 
 /* The default backend's dot products (backend.c), reused for q.k and the
  * router so every contraction of a path has one documented order. */

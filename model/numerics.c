@@ -82,13 +82,12 @@ float fp4m_sum_f32_torch(const float *x, int64_t n) {
     return s;
 }
 
-float fp4m_sum_f32_lanes8(const float *x, int64_t n) {
-    vec8 acc;
-    memset(&acc, 0, sizeof acc);
-    for (int64_t j = 0; j < n; j++) acc.l[j % LANES] += x[j];
-    float a[4];
-    for (int i = 0; i < 4; i++) a[i] = acc.l[i] + acc.l[i + 4];
-    return (a[0] + a[2]) + (a[1] + a[3]);
+float fp4m_sum_f32_lanes16(const float *x, int64_t n) {
+    float a[2 * LANES] = {0};
+    for (int64_t j = 0; j < n; j++) a[j % (2 * LANES)] += x[j];
+    for (int w = LANES; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) a[i] += a[i + w];
+    return a[0];
 }
 
 float fp4m_sum_f32_seq(const float *x, int64_t n) {

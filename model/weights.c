@@ -10,6 +10,7 @@
 #include "model_internal.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,47 @@ static bool same_shape(const fp4_st_tensor *t, int32_t ndim, int64_t d0, int64_t
     return t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1);
 }
 
+/* ---------------------------------------------------------------------------
+ * How a weight is stored, detected per tensor from what the checkpoint holds
+ * (recipes.md §7; ds §3). A linear weight X.weight [out, in] may be:
+ *   plain      X.weight F64/F32/BF16/F16 [out, in]
+ *   FP8 block  X.weight F8_E4M3 [out, in] + X.weight_scale_inv F32
+ *              [ceil(out/br), ceil(in/bc)]                        (§7.3)
+ *   ModelOpt   X.weight U8 [out, in/2] + X.weight_scale F8_E4M3 [out, in/16]
+ *   NVFP4      + X.weight_scale_2 F32 [] or [1] (+ X.input_scale)  (§7.1)
+ *   compressed X.weight_packed U8 [out, in/2] + X.weight_scale F8_E4M3
+ *   -tensors   [out, in/16] + X.weight_global_scale F32 [1]
+ *   NVFP4      (+ X.input_global_scale)                            (§2.8, §7.2)
+ * input_scale / input_global_scale are optional: ModelOpt's W4A4 export and
+ * llm-compressor's NVFP4 scheme always write them, weight-only schemes
+ * (NVFP4A16) do not; absent, the stored form says 0 (dynamic activations).
+ * ------------------------------------------------------------------------- */
+
+typedef enum w_format { WF_PLAIN = 0, WF_FP8_BLOCK, WF_NVFP4_MODELOPT, WF_NVFP4_CT } w_format;
+
+typedef struct w_src {
+    w_format fmt;
+    const fp4_st_tensor *t;     /* the values: X.weight, or X.weight_packed */
+    const fp4_st_tensor *scale; /* X.weight_scale_inv (FP8) or X.weight_scale (NVFP4) */
+    float wglobal, iglobal;     /* NVFP4 global scales as stored; iglobal 0: absent */
+} w_src;
+
+#define NVFP4_BLOCK 16 /* elements per E4M3 block scale (recipes.md §1) */
+
+/* Companion of X.weight: X + suffix (".weight_scale", ".input_scale", ...). */
+static void companion(const m_tensor *w, const char *suffix, char *buf, size_t n) {
+    size_t k = strlen(w->name);
+    if (k >= 7 && strcmp(w->name + k - 7, ".weight") == 0) k -= 7;
+    snprintf(buf, n, "%.*s%s", (int)k, w->name, suffix);
+}
+
+static int mismatch(const char *name, const char *want, const fp4_st_tensor *t) {
+    char got[96];
+    shape_str(t, got, sizeof got);
+    return fp4_fail("model: tensor '%s': expected %s, checkpoint has %s %s", name, want,
+                    t->dtype_name, got);
+}
+
 static int check_scale(fp4m_model *m, const m_tensor *w) {
     char sname[300];
     snprintf(sname, sizeof sname, "%s_scale_inv", w->name);
@@ -167,12 +209,71 @@ static int check_scale(fp4m_model *m, const m_tensor *w) {
     return 0;
 }
 
-static int check_tensor(fp4m_model *m, m_tensor *w) {
+/* An NVFP4 global scale: F32, 0-d (ModelOpt, §7.1 table) or [1]
+ * (compressed-tensors, §7.2); finite and > 0 in either polarity (a zero,
+ * negative or NaN one would zero, flip or poison the whole tensor). When not
+ * `required` and absent: *out = 0. */
+static int read_global(fp4m_model *m, const char *name, bool required, float *out) {
     const fp4_st_tensor *t;
-    if (lookup(m, w->name, &t)) return -1;
-    if (!same_shape(t, w->ndim, w->out, w->in)) {
+    *out = 0;
+    if (!required && !fp4_st_ckpt_has(m->ck, name)) return 0;
+    if (lookup(m, name, &t)) return -1;
+    if (t->dtype != FP4_ST_F32 || t->ndim > 1 || t->numel != 1)
+        return mismatch(name, "F32 scalar ([] or [1])", t);
+    memcpy(out, t->data, 4);
+    if (!isfinite(*out) || !(*out > 0))
+        return fp4_fail("model: tensor '%s': global scale %g must be finite and > 0", name,
+                        (double)*out);
+    return 0;
+}
+
+/* The NVFP4 tensors of w, `data` being X.weight (ModelOpt) or
+ * X.weight_packed (compressed-tensors). */
+static int resolve_nvfp4(fp4m_model *m, const m_tensor *w, const char *data, w_src *s) {
+    const bool mo = s->fmt == WF_NVFP4_MODELOPT;
+    char name[300], want[96];
+    if (w->in % NVFP4_BLOCK)
+        return fp4_fail("model: tensor '%s': in = %" PRId64 " is not a multiple of %d, the NVFP4 "
+                        "block size",
+                        data, w->in, NVFP4_BLOCK);
+    if (!s->t && lookup(m, data, &s->t)) return -1;
+    snprintf(want, sizeof want, "U8 [%" PRId64 ", %" PRId64 "] (two E2M1 codes per byte)", w->out,
+             w->in / 2);
+    if (s->t->dtype != FP4_ST_U8 || !same_shape(s->t, 2, w->out, w->in / 2))
+        return mismatch(data, want, s->t);
+    companion(w, ".weight_scale", name, sizeof name);
+    if (lookup(m, name, &s->scale)) return -1;
+    snprintf(want, sizeof want, "F8_E4M3 [%" PRId64 ", %" PRId64 "] (one scale per %d)", w->out,
+             w->in / NVFP4_BLOCK, NVFP4_BLOCK);
+    if (s->scale->dtype != FP4_ST_F8_E4M3 || !same_shape(s->scale, 2, w->out, w->in / NVFP4_BLOCK))
+        return mismatch(name, want, s->scale);
+    companion(w, mo ? ".weight_scale_2" : ".weight_global_scale", name, sizeof name);
+    if (read_global(m, name, true, &s->wglobal)) return -1;
+    companion(w, mo ? ".input_scale" : ".input_global_scale", name, sizeof name);
+    return read_global(m, name, false, &s->iglobal);
+}
+
+/* Finds w's tensors and checks their dtypes and shapes (not the data). */
+static int resolve(fp4m_model *m, const m_tensor *w, w_src *s) {
+    char packed[300];
+    memset(s, 0, sizeof *s);
+    companion(w, ".weight_packed", packed, sizeof packed);
+    if (w->ndim == 2 && fp4_st_ckpt_has(m->ck, packed)) {
+        if (fp4_st_ckpt_has(m->ck, w->name))
+            return fp4_fail("model: tensor '%s': the checkpoint also holds '%s' (two layouts of "
+                            "one weight)",
+                            w->name, packed);
+        s->fmt = WF_NVFP4_CT;
+        return resolve_nvfp4(m, w, packed, s);
+    }
+    if (lookup(m, w->name, &s->t)) return -1;
+    if (w->ndim == 2 && s->t->dtype == FP4_ST_U8) {
+        s->fmt = WF_NVFP4_MODELOPT;
+        return resolve_nvfp4(m, w, w->name, s);
+    }
+    if (!same_shape(s->t, w->ndim, w->out, w->in)) {
         char got[96], want[96];
-        shape_str(t, got, sizeof got);
+        shape_str(s->t, got, sizeof got);
         if (w->ndim == 1)
             snprintf(want, sizeof want, "[%" PRId64 "]", w->out);
         else
@@ -180,13 +281,46 @@ static int check_tensor(fp4m_model *m, m_tensor *w) {
         return fp4_fail("model: tensor '%s': expected shape %s, checkpoint has %s", w->name, want,
                         got);
     }
-    switch (t->dtype) {
+    switch (s->t->dtype) {
     case FP4_ST_F64: case FP4_ST_F32: case FP4_ST_BF16: case FP4_ST_F16: return 0;
-    case FP4_ST_F8_E4M3: return w->ndim == 2 ? check_scale(m, w) : fp4_fail("model: tensor '%s': F8_E4M3 vector unsupported", w->name);
+    case FP4_ST_F8_E4M3:
+        if (w->ndim != 2) return fp4_fail("model: tensor '%s': F8_E4M3 vector unsupported", w->name);
+        s->fmt = WF_FP8_BLOCK;
+        if (check_scale(m, w)) return -1;
+        char sname[300];
+        snprintf(sname, sizeof sname, "%s_scale_inv", w->name);
+        return lookup(m, sname, &s->scale);
     default:
-        return fp4_fail("model: tensor '%s': dtype %s unsupported (F64, F32, BF16, F16, F8_E4M3)",
-                        w->name, t->dtype_name);
+        return fp4_fail("model: tensor '%s': dtype %s unsupported (F64, F32, BF16, F16, F8_E4M3; "
+                        "U8 for NVFP4 linear weights)",
+                        w->name, s->t->dtype_name);
     }
+}
+
+/* What the quantization config says about an NVFP4 tensor: the layout must
+ * be the configured producer's, and its module must not be excluded. */
+static int check_against_config(const fp4m_model *m, const m_tensor *w, const w_src *s) {
+    const fp4m_quant_config *q = &m->quant;
+    const bool ct = s->fmt == WF_NVFP4_CT;
+    if ((ct && q->method == FP4M_QUANT_NVFP4_MODELOPT) || (!ct && q->method == FP4M_QUANT_NVFP4_CT))
+        return fp4_fail("model: tensor '%s' is stored in the %s layout but %s configures %s",
+                        w->name, ct ? "compressed-tensors" : "ModelOpt", q->source,
+                        fp4m_quant_method_name(q->method));
+    char module[300];
+    const char *pattern = NULL;
+    companion(w, "", module, sizeof module);
+    if ((q->method == FP4M_QUANT_NVFP4_MODELOPT || q->method == FP4M_QUANT_NVFP4_CT) &&
+        fp4m_quant_excluded(q, module, &pattern))
+        return fp4_fail("model: tensor '%s' is stored as NVFP4 but %s excludes module '%s' "
+                        "(pattern '%s')",
+                        w->name, q->source, module, pattern);
+    return 0;
+}
+
+static int check_tensor(fp4m_model *m, m_tensor *w) {
+    w_src s;
+    if (resolve(m, w, &s)) return -1;
+    return s.fmt == WF_NVFP4_MODELOPT || s.fmt == WF_NVFP4_CT ? check_against_config(m, w, &s) : 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -226,32 +360,76 @@ static void read_row(const fp4_st_tensor *t, int64_t off, int64_t cols, const fl
     }
 }
 
-/* Rows [r0, r0+nr) of t into dst. FP8: w = e4m3 * scale_inv[r/br][c/bc],
- * exact in double (ds §2.3 dequantises in fp32 then rounds to bf16; the
- * product of a 4-bit and a 24-bit significand is exact in both). */
-static int convert_rows(fp4m_model *m, const m_tensor *w, const fp4_st_tensor *t, int64_t r0,
-                        int64_t nr, void *dst) {
-    float e4m3[256];
-    const fp4_st_tensor *s = NULL;
-    const int64_t cols = w->in, br = block_rows(m), bc = block_cols(m), sc = cdiv(cols, bc);
-    if (t->dtype == FP4_ST_F8_E4M3) {
-        char sname[300];
-        snprintf(sname, sizeof sname, "%s_scale_inv", w->name);
-        if (lookup(m, sname, &s)) return -1;
-        for (int i = 0; i < 256; i++) e4m3[i] = e4m3_to_f32((uint8_t)i);
+/* Block scales of NVFP4 row r. They are UE4M3 (PTX ISA §5.2.3: 7-bit codes,
+ * MSB zero; docs/formats.md): a byte with bit 7 set would be a negative
+ * E4M3 scale and 0x7F is NaN. No producer writes either (the scale is
+ * bamax/6 >= 0, clamped or saturated; recipes.md §2), so they mean a corrupt
+ * or misread tensor. */
+static int check_scale_row(const fp4_st_tensor *s, int64_t r, int64_t nb) {
+    const uint8_t *p = (const uint8_t *)s->data + r * nb;
+    for (int64_t b = 0; b < nb; b++) {
+        if (p[b] & 0x80)
+            return fp4_fail("model: tensor '%s': scale byte 0x%02X at row %" PRId64 ", block %" PRId64
+                            " has bit 7 set (a negative E4M3; NVFP4 block scales are UE4M3)",
+                            s->name, p[b], r, b);
+        if (p[b] == 0x7F)
+            return fp4_fail("model: tensor '%s': scale byte 0x7F (NaN) at row %" PRId64
+                            ", block %" PRId64,
+                            s->name, r, b);
     }
+    return 0;
+}
+
+/* NVFP4 row r: w = e2m1[nibble] * fp32(scale) * weight_scale_2 (ModelOpt,
+ * decode polarity, recipes.md §7.1) or e2m1[nibble] * fp32(scale) /
+ * weight_global_scale (compressed-tensors, encode polarity, §7.2; using one
+ * rule for both is bug A3). Element 2j is the low nibble of byte j (§0 item
+ * 7). e2m1 * scale has at most 2 + 4 significant bits, so the decode product
+ * (<= 30 bits) is exact in double; the encode quotient is rounded once, to
+ * double. */
+static void nvfp4_row(const w_src *s, int64_t r, int64_t cols, const float *e2m1,
+                      const float *e4m3, double *out) {
+    const uint8_t *codes = (const uint8_t *)s->t->data + r * (cols / 2);
+    const uint8_t *sc = (const uint8_t *)s->scale->data + r * (cols / NVFP4_BLOCK);
+    const double g = s->wglobal;
+    for (int64_t c = 0; c < cols; c++) {
+        uint8_t nib = c & 1 ? e2m1x2_odd(codes[c / 2]) : e2m1x2_even(codes[c / 2]);
+        double v = (double)e2m1[nib] * (double)e4m3[sc[c / NVFP4_BLOCK]];
+        out[c] = s->fmt == WF_NVFP4_MODELOPT ? v * g : v / g;
+    }
+}
+
+/* Rows [r0, r0+nr) of w into dst in the path precision. FP8: w = e4m3 *
+ * scale_inv[r/br][c/bc], exact in double (ds §2.3 dequantises in fp32 then
+ * rounds to bf16; the product of a 4-bit and a 24-bit significand is exact
+ * in both). The FP32 path rounds the double once to float; for the NVFP4
+ * encode quotient that double rounding gives the correctly rounded float of
+ * the exact quotient (Figueroa, "When is double rounding innocuous?", 1995:
+ * division rounded to 53 bits then 24 is innocuous since 53 >= 2*24 + 2). */
+static int convert_rows(fp4m_model *m, const m_tensor *w, const w_src *s, int64_t r0, int64_t nr,
+                        void *dst) {
+    float e4m3[256], e2m1[16];
+    const int64_t cols = w->in, br = block_rows(m), bc = block_cols(m), sc = cdiv(cols, bc);
+    const bool f64 = m->opts.prec == FP4M_F64;
+    for (int i = 0; i < 256; i++) e4m3[i] = e4m3_to_f32((uint8_t)i);
+    for (int i = 0; i < 16; i++) e2m1[i] = e2m1_to_f32((uint8_t)i);
     double *row = malloc((size_t)cols * sizeof(double)), *srow = malloc((size_t)sc * sizeof(double));
     if (!row || !srow) {
         free(row);
         free(srow);
         return fp4_fail("model: out of memory converting '%s'", w->name);
     }
-    for (int64_t r = r0; r < r0 + nr; r++) {
-        const bool f64 = m->opts.prec == FP4M_F64;
+    int rc = 0;
+    for (int64_t r = r0; r < r0 + nr && !rc; r++) {
         double *out = f64 ? (double *)dst + (r - r0) * cols : row;
-        read_row(t, r * cols, cols, e4m3, out);
-        if (s) {
-            read_row(s, (r / br) * sc, sc, NULL, srow);
+        if (s->fmt == WF_NVFP4_MODELOPT || s->fmt == WF_NVFP4_CT) {
+            if ((rc = check_scale_row(s->scale, r, cols / NVFP4_BLOCK))) break;
+            nvfp4_row(s, r, cols, e2m1, e4m3, out);
+        } else {
+            read_row(s->t, r * cols, cols, e4m3, out);
+        }
+        if (s->fmt == WF_FP8_BLOCK) {
+            read_row(s->scale, (r / br) * sc, sc, NULL, srow);
             for (int64_t c = 0; c < cols; c++) out[c] *= srow[c / bc];
         }
         if (!f64)
@@ -259,16 +437,76 @@ static int convert_rows(fp4m_model *m, const m_tensor *w, const fp4_st_tensor *t
     }
     free(row);
     free(srow);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * The stored quantized form (fp4m_stored_weight), owned copies
+ * ------------------------------------------------------------------------- */
+
+static int64_t stored_code_bytes(const fp4m_stored_weight *st) {
+    return st->kind == FP4M_STORED_NVFP4 ? st->out * st->in / 2 : st->out * st->in;
+}
+
+static int64_t stored_scale_bytes(const fp4m_stored_weight *st) {
+    if (st->kind == FP4M_STORED_NVFP4) return st->out * (st->in / NVFP4_BLOCK);
+    return cdiv(st->out, st->block_rows) * cdiv(st->in, st->block_cols) * (int64_t)sizeof(float);
+}
+
+/* Bytes a stored form holds (counted in bytes_now / bytes_peak). */
+static int64_t stored_bytes(const fp4m_stored_weight *st) {
+    return st ? (int64_t)sizeof *st + stored_code_bytes(st) + stored_scale_bytes(st) : 0;
+}
+
+static void free_stored(m_tensor *w) {
+    if (!w->stored) return;
+    free((void *)w->stored->codes);
+    free((void *)w->stored->scales);
+    free(w->stored);
+    w->stored = NULL;
+}
+
+/* Copies codes, block scales and global scales of an FP8-block or NVFP4
+ * tensor into w->stored (nothing for plain dtypes). The FP8 scale_inv grid
+ * is copied as float (F32 little-endian, as the reader assumes). */
+static int make_stored(fp4m_model *m, m_tensor *w, const w_src *s) {
+    if (s->fmt == WF_PLAIN) return 0;
+    fp4m_stored_weight *st = calloc(1, sizeof *st);
+    if (!st) return fp4_fail("model: out of memory loading '%s'", w->name);
+    st->out = w->out;
+    st->in = w->in;
+    if (s->fmt == WF_FP8_BLOCK) {
+        st->kind = FP4M_STORED_FP8_BLOCK;
+        st->block_rows = block_rows(m);
+        st->block_cols = block_cols(m);
+    } else {
+        st->kind = FP4M_STORED_NVFP4;
+        st->gkind = s->fmt == WF_NVFP4_MODELOPT ? FP4M_GSCALE_DECODE : FP4M_GSCALE_ENCODE;
+        st->weight_global = s->wglobal;
+        st->input_global = s->iglobal;
+    }
+    uint8_t *codes = malloc((size_t)stored_code_bytes(st));
+    void *scales = malloc((size_t)stored_scale_bytes(st));
+    st->codes = codes;
+    st->scales = scales;
+    w->stored = st;
+    if (!codes || !scales) {
+        free_stored(w);
+        return fp4_fail("model: out of memory loading '%s'", w->name);
+    }
+    memcpy(codes, s->t->data, (size_t)stored_code_bytes(st));
+    memcpy(scales, s->scale->data, (size_t)stored_scale_bytes(st));
     return 0;
 }
 
 int fp4m_tensor_rows(fp4m_model *m, const m_tensor *w, int64_t r0, int64_t nr, void *dst) {
-    const fp4_st_tensor *t;
     if (r0 < 0 || nr < 0 || r0 + nr > w->out)
         return fp4_fail("model: rows %" PRId64 "..%" PRId64 " outside tensor '%s'", r0, r0 + nr,
                         w->name);
-    if (lookup(m, w->name, &t)) return -1;
-    return convert_rows(m, w, t, r0, nr, dst);
+    if (!m->ck) return fp4m_synth_fill(m, w, r0, nr, dst); /* synthetic weights */
+    w_src s;
+    if (resolve(m, w, &s)) return -1;
+    return convert_rows(m, w, &s, r0, nr, dst);
 }
 
 static void drop_pages(fp4m_model *m, const char *name, const fp4_st_tensor *t) {
@@ -280,19 +518,33 @@ static void drop_pages(fp4m_model *m, const char *name, const fp4_st_tensor *t) 
 
 int fp4m_tensor_load(fp4m_model *m, m_tensor *w) {
     if (w->data || !w->name) return 0;
-    const fp4_st_tensor *t;
-    if (lookup(m, w->name, &t)) return -1;
+    w_src s = {.fmt = WF_PLAIN};
+    if (m->ck && resolve(m, w, &s)) return -1;
     int64_t bytes = w->out * w->in * m->esize;
     w->data = malloc((size_t)(bytes > 0 ? bytes : 1));
     if (!w->data) return fp4_fail("model: out of memory loading '%s'", w->name);
-    if (convert_rows(m, w, t, 0, w->out, w->data)) {
+    if (!m->ck) { /* synthetic weights (synth.c): generated, not read */
+        if (fp4m_synth_fill(m, w, 0, w->out, w->data)) {
+            free(w->data);
+            w->data = NULL;
+            return -1;
+        }
+        m->bytes_now += bytes;
+        if (m->bytes_now > m->bytes_peak) m->bytes_peak = m->bytes_now;
+        return 0;
+    }
+    if (convert_rows(m, w, &s, 0, w->out, w->data) || make_stored(m, w, &s)) {
         free(w->data);
         w->data = NULL;
         return -1;
     }
     /* Streaming: the converted copy is what we use; give the mapping's pages
      * back now rather than waiting for memory pressure. */
-    if (!m->opts.all_resident) drop_pages(m, w->name, t);
+    if (!m->opts.all_resident) {
+        drop_pages(m, s.t->name, s.t);
+        if (s.scale) drop_pages(m, s.scale->name, s.scale);
+    }
+    bytes += stored_bytes(w->stored);
     m->bytes_now += bytes;
     if (m->bytes_now > m->bytes_peak) m->bytes_peak = m->bytes_now;
     return 0;
@@ -302,7 +554,8 @@ void fp4m_tensor_free(fp4m_model *m, m_tensor *w) {
     if (!w->data) return;
     free(w->data);
     w->data = NULL;
-    m->bytes_now -= w->out * w->in * m->esize;
+    m->bytes_now -= w->out * w->in * m->esize + stored_bytes(w->stored);
+    free_stored(w);
 }
 
 /* ---------------------------------------------------------------------------
@@ -368,11 +621,24 @@ void fp4m_weights_free(fp4m_model *m) {
     free_name(m, &m->embed);
     free_name(m, &m->final_norm);
     free_name(m, &m->head);
+    fp4m_quant_config_free(&m->quant);
+}
+
+/* The quantization config in the checkpoint's directory (that of its index
+ * or single file): hf_quant_config.json, config.json (fp4m_quant_config). */
+static int load_quant(fp4m_model *m) {
+    const char *p = fp4_st_ckpt_path(m->ck), *slash = p ? strrchr(p, '/') : NULL;
+    char *dir = !slash ? strdup(".") : strndup(p, slash == p ? 1 : (size_t)(slash - p));
+    if (!dir) return fp4_fail("model: out of memory");
+    int rc = fp4m_quant_config_load(dir, &m->quant);
+    free(dir);
+    return rc;
 }
 
 /* Every tensor the config implies must be in the checkpoint with its shape
  * and a readable dtype before any data is touched. */
 static int check_all(fp4m_model *m) {
+    if (load_quant(m)) return -1;
     if (check_tensor(m, &m->embed) || check_tensor(m, &m->final_norm) ||
         check_tensor(m, &m->head))
         return -1;
@@ -401,6 +667,6 @@ int fp4m_weights_init(fp4m_model *m) {
         return -1;
     for (int64_t l = 0; l < c->num_hidden_layers; l++)
         if (set_layer(&m->layers[l], c, l)) return -1;
-    if (check_all(m)) return -1;
+    if (m->ck && check_all(m)) return -1; /* synthetic weights need no check */
     return m->opts.all_resident ? load_all(m) : 0;
 }

@@ -75,6 +75,23 @@ if(CMAKE_SCRIPT_MODE_FILE)
     endforeach()
   endfunction()
 
+  # Hex of tensor `name`'s bytes in a safetensors file whose header is h.
+  function(st_bytes path h name out_var)
+    file(READ "${path}" hex LIMIT 8 HEX)
+    set(n 0)
+    foreach(i RANGE 7 0 -1)
+      math(EXPR pos "${i} * 2")
+      string(SUBSTRING "${hex}" ${pos} 2 byte)
+      math(EXPR n "${n} * 256 + 0x${byte}")
+    endforeach()
+    string(JSON b0 GET "${h}" "${name}" data_offsets 0)
+    string(JSON b1 GET "${h}" "${name}" data_offsets 1)
+    math(EXPR off "8 + ${n} + ${b0}")
+    math(EXPR len "${b1} - ${b0}")
+    file(READ "${path}" bytes OFFSET ${off} LIMIT ${len} HEX)
+    set(${out_var} "${bytes}" PARENT_SCOPE)
+  endfunction()
+
   file(REMOVE_RECURSE "${WORK}")
   file(MAKE_DIRECTORY "${WORK}")
   if(MODE STREQUAL "trace")
@@ -130,6 +147,95 @@ if(CMAKE_SCRIPT_MODE_FILE)
         endif()
       endforeach()
     endforeach()
+  elseif(MODE STREQUAL "synthq")
+    # Quantized synth formats (docs/model.md "Quantized checkpoints"): the
+    # tensors each writes (names, dtypes, shapes from recipes.md §7.1-7.3 and
+    # ds §3 for the fixture's config), the configs beside them, ModelOpt's
+    # shared gate/up weight_scale_2 (recipes.md §2.3), and each runs.
+    foreach(d f32 f16 fp8 nvfp4-modelopt nvfp4-ct)
+      run(model synth --config "${FIXTURE}" --out "${WORK}/${d}" --seed 42 --dtype ${d})
+    endforeach()
+    st_header("${WORK}/f16/model.safetensors" h)
+    st_expect("${h}" "model.layers.0.mlp.up_proj.weight=F16:512,256" "model.norm.weight=F16:256")
+    st_header("${WORK}/fp8/model.safetensors" h)
+    st_expect("${h}" "model.layers.0.mlp.up_proj.weight=F8_E4M3:512,256"
+              "model.layers.0.mlp.up_proj.weight_scale_inv=F32:4,2"
+              "model.layers.2.self_attn.kv_a_proj_with_mqa.weight=F8_E4M3:80,256"
+              "model.layers.2.self_attn.kv_a_proj_with_mqa.weight_scale_inv=F32:1,2"
+              "model.layers.1.mlp.gate.weight=BF16:16,256"
+              "model.layers.1.mlp.gate.e_score_correction_bias=F32:16"
+              "model.embed_tokens.weight=BF16:512,256" "lm_head.weight=BF16:512,256")
+    st_header("${WORK}/nvfp4-modelopt/model.safetensors" h)
+    set(e "model.layers.1.mlp.experts.15")
+    st_expect("${h}" "model.layers.0.mlp.up_proj.weight=U8:512,128"
+              "model.layers.0.mlp.up_proj.weight_scale=F8_E4M3:512,16"
+              "model.layers.0.mlp.up_proj.weight_scale_2=F32:"
+              "model.layers.0.mlp.up_proj.input_scale=F32:" "${e}.down_proj.weight=U8:256,64"
+              "${e}.down_proj.weight_scale=F8_E4M3:256,8"
+              "model.layers.3.mlp.shared_experts.gate_proj.weight=U8:128,128"
+              "model.layers.0.self_attn.o_proj.weight=BF16:256,128"
+              "model.layers.1.mlp.gate.weight=BF16:16,256" "lm_head.weight=BF16:512,256")
+    foreach(m "model.layers.0.mlp" "${e}")
+      st_bytes("${WORK}/nvfp4-modelopt/model.safetensors" "${h}" "${m}.gate_proj.weight_scale_2" g)
+      st_bytes("${WORK}/nvfp4-modelopt/model.safetensors" "${h}" "${m}.up_proj.weight_scale_2" u)
+      st_bytes("${WORK}/nvfp4-modelopt/model.safetensors" "${h}" "${m}.down_proj.weight_scale_2" dn)
+      if(NOT g STREQUAL u OR g STREQUAL dn)
+        fail("${m}: weight_scale_2 gate ${g} up ${u} down ${dn}: gate/up must share one")
+      endif()
+    endforeach()
+    st_header("${WORK}/nvfp4-ct/model.safetensors" h)
+    st_expect("${h}" "model.layers.0.self_attn.o_proj.weight_packed=U8:256,64"
+              "model.layers.0.self_attn.o_proj.weight_scale=F8_E4M3:256,8"
+              "model.layers.0.self_attn.o_proj.weight_global_scale=F32:1"
+              "model.layers.0.self_attn.o_proj.input_global_scale=F32:1"
+              "${e}.gate_proj.weight_packed=U8:128,128" "model.layers.1.mlp.gate.weight=BF16:16,256"
+              "lm_head.weight=BF16:512,256")
+    string(JSON t ERROR_VARIABLE absent GET "${h}" "model.layers.0.self_attn.o_proj.weight")
+    if(NOT absent)
+      fail("nvfp4-ct: a plain o_proj.weight beside weight_packed")
+    endif()
+    foreach(d f32 fp8 nvfp4-ct)
+      if(EXISTS "${WORK}/${d}/hf_quant_config.json")
+        fail("${d}: hf_quant_config.json written")
+      endif()
+    endforeach()
+    run(model info "${WORK}/nvfp4-modelopt" --json)
+    string(JSON qm GET "${out}" quantization method)
+    string(JSON nx LENGTH "${out}" quantization exclude)
+    run(model info "${WORK}/nvfp4-ct" --json)
+    string(JSON qc GET "${out}" quantization method)
+    run(model info "${WORK}/fp8" --json)
+    string(JSON qf GET "${out}" quantization method)
+    if(NOT "${qm},${nx},${qc},${qf}" STREQUAL "nvfp4-modelopt,7,nvfp4-compressed-tensors,fp8-block")
+      fail("info quantization: ${qm},${nx},${qc},${qf}")
+    endif()
+    foreach(d f16 fp8 nvfp4-modelopt nvfp4-ct)
+      foreach(p f64 f32)
+        run(model run "${WORK}/${d}" --prompt-ids 1,2,3,4 --generate 4 --precision ${p} --json)
+        string(JSON ng LENGTH "${out}" generated)
+        if(NOT ng EQUAL 4)
+          fail("${d} ${p}: ${ng} tokens generated")
+        endif()
+      endforeach()
+    endforeach()
+    # synth writes the values a synthetic model computes with.
+    run(model run "${WORK}/f32" --prompt-ids 1,2,3,4 --generate 4 --precision f32 --json)
+    string(JSON a GET "${out}" top5 0 logit)
+    run(model run "${FIXTURE}" --synthetic 42 --prompt-ids 1,2,3,4 --generate 4 --precision f32
+        --json)
+    string(JSON b GET "${out}" top5 0 logit)
+    if(NOT a STREQUAL b)
+      fail("synth f32 checkpoint logit ${a}, --synthetic 42 ${b}")
+    endif()
+    # NVFP4 needs in % 16 == 0: a message naming the tensor, exit 2.
+    file(READ "${FIXTURE}/config.json" cfg)
+    string(JSON cfg SET "${cfg}" moe_intermediate_size 40)
+    file(WRITE "${WORK}/c40.json" "${cfg}")
+    execute_process(COMMAND "${FP4SIM}" model synth --config "${WORK}/c40.json" --out "${WORK}/c40"
+                    --dtype nvfp4-ct RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE err)
+    if(NOT rc EQUAL 2 OR NOT err MATCHES "experts.0.down_proj.weight': in = 40 is not a multiple of 16")
+      fail("moe_intermediate_size 40: exit ${rc}: ${err}")
+    endif()
   else()
     fail("unknown MODE")
   endif()
@@ -162,7 +268,7 @@ fp4_cli_test(model_run_text text
              ARGS model run ${FP4_MODEL_FIXTURE} --prompt-ids ${FP4_MODEL_PROMPT} --generate 3
              REGEX "generated \\(3\\): [0-9]+ [0-9]+ [0-9]+\ntop-5 logits at position 17:\n")
 
-foreach(mode trace synth)
+foreach(mode trace synth synthq)
   add_test(NAME cli_model_${mode}
            COMMAND ${CMAKE_COMMAND} -DFP4SIM=$<TARGET_FILE:fp4sim> -DMODE=${mode}
                    -DFIXTURE=${FP4_MODEL_FIXTURE}
@@ -170,6 +276,19 @@ foreach(mode trace synth)
                    -P ${CMAKE_CURRENT_LIST_FILE})
   set_tests_properties(cli_model_${mode} PROPERTIES LABELS unit)
 endforeach()
+
+# Precision policies (docs/model.md): the run names its policy and engine.
+fp4_cli_test(model_run_policy json
+             ARGS model run ${FP4_MODEL_FIXTURE} --prompt-ids 1,2,3 --generate 2 --precision f32
+                  --policy modelopt-r1 --json
+             CHECKS policy=modelopt-r1 engine=ref "generated.#=2")
+fp4_cli_test(model_run_policy_emu json
+             ARGS model run ${FP4_MODEL_FIXTURE} --prompt-ids 1,2,3 --policy nvfp4-all
+                  --engine emu:sm100-mxf4nvf4-cand-a --act-in f32 --out f32 --json
+             CHECKS policy=nvfp4-all engine=emu:sm100-mxf4nvf4-cand-a)
+fp4_cli_test(model_run_synthetic json
+             ARGS model run ${FP4_MODEL_FIXTURE}/config.json --synthetic 5 --prompt-ids 1,2 --json
+             CHECKS synthetic_seed=5 policy=reference "top5.#=5")
 
 # Bad arguments: exit 2, one "fp4sim:" line.
 set(bad_missing_dir model run ${CMAKE_CURRENT_BINARY_DIR}/no-such-checkpoint --prompt-ids 1)
@@ -182,10 +301,19 @@ set(bad_no_ids model run ${FP4_MODEL_FIXTURE})
 set(bad_huge_synth model synth --config ${FP4_MODEL_R1}
     --out ${CMAKE_CURRENT_BINARY_DIR}/cli_model_huge)
 set(bad_synth_dtype model synth --config ${FP4_MODEL_R1} --out x --dtype f8)
+set(bad_synth_amax model synth --config ${FP4_MODEL_FIXTURE} --out x --dtype nvfp4-ct
+    --input-amax -1)
 set(bad_info_missing model info ${CMAKE_CURRENT_BINARY_DIR}/no-such-config.json)
 set(bad_sub model frobnicate)
 set(bad_nosub model)
+set(bad_engine model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --policy modelopt-r1 --engine emu:nope)
+set(bad_act_in model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --policy modelopt-r1 --act-in f16)
+set(bad_act_recipe model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --policy modelopt-r1 --act-recipe mxfp4)
+set(bad_synthetic_seed model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --synthetic x)
+foreach(case engine act_in act_recipe synthetic_seed)
+  fp4_cli_test(model_bad_${case} usage ARGS ${bad_${case}})
+endforeach()
 foreach(case missing_dir precision options policy ids id_range no_ids huge_synth synth_dtype
-             info_missing sub nosub)
+             synth_amax info_missing sub nosub)
   fp4_cli_test(model_bad_${case} usage ARGS ${bad_${case}})
 endforeach()

@@ -6,3 +6,13 @@ foreach(t config loader fixture decode)
   fp4_add_test(test_model_${t} test_model_${t}.c "unit" fp4model)
   target_compile_definitions(test_model_${t} PRIVATE FP4_MODEL_TEST_DATA="${FP4_MODEL_TEST_DATA}")
 endforeach()
+# Synthetic weights on demand; precision policies / quantized GEMM backend
+# (checked against MPFR).
+fp4_add_test(test_model_synth test_model_synth.c "unit" fp4model OpenMP::OpenMP_C)
+fp4_add_test(test_model_policy test_model_policy.c "unit" fp4model PkgConfig::MPFR PkgConfig::GMP)
+# Quantized checkpoints (ModelOpt / compressed-tensors NVFP4, FP8 blocks),
+# quantization configs and loader errors; writes its own tiny model.
+fp4_add_test(test_model_quant_ckpt test_model_quant_ckpt.c "unit" fp4model)
+foreach(t synth policy)
+  target_compile_definitions(test_model_${t} PRIVATE FP4_MODEL_TEST_DATA="${FP4_MODEL_TEST_DATA}")
+endforeach()

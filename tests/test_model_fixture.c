@@ -9,33 +9,63 @@
  * softmax and the RoPE tables in float32 even in a float64 model (ds §6; the
  * fixture's probabilities, router logits and weights are all exactly
  * float32 values). fp4m_opts_transformers(FP4M_F64) reproduces those FP32
- * islands; where they are bit-exact (RMSNorm with torch's summation order,
- * the router's fp32 GEMM as an fma
- * chain) the comparison is at float64 level; where they are not (Sleef's
- * expf in the softmax) a 1-2 ulp float32 difference remains.
+ * islands with torch's CPU kernels (torch_order): RMSNorm with torch's
+ * summation order, the router's fp32 GEMM as an fma chain, its sigmoid with
+ * SLEEF's expf, the top-k weights summed in torch.topk's slot order - all bit
+ * for bit - and its float64 GEMM splits K into blocks of 256
+ * (fp4m_gemm_torch), which makes the dense MLP bit-identical. The softmax is
+ * not: with SLEEF's expf and the 16-lane sum about 15% of the non-zero
+ * probabilities still differ by 1-2 float32 ulps (docs/model.md lists what
+ * was ruled out), and the MoE combine order is not found (<= 5.2e-16).
  * So the FP64 path is checked two ways:
  *   1. teacher forcing: every traced tensor is compared with the fixture and
- *      then replaced by it, so each op is judged on its own inputs. Ops that
- *      transformers computes in float64 (or in an FP32 island we reproduce
- *      bit for bit: RMSNorm, router logits) must agree to 1e-12; softmax
- *      probabilities and top-k weights (float32 exp) to 1e-6.
- *   2. free running: the whole forward from the token ids; FP32-island
- *      differences propagate, bound 5e-6 (measured 6e-7).
+ *      then replaced by it, so each op is judged on its own inputs. Every
+ *      tensor but the probabilities and the MoE layers' mlp output must be
+ *      bit-identical; those MoE outputs agree to 1e-12 (measured 5.2e-16),
+ *      the probabilities to two float32 ulps of 1 (2^-22).
+ *   2. free running: the whole forward from the token ids; the softmax's
+ *      1-ulp differences propagate (measured 6.6e-7), bound 2e-6.
  * The FP32 path runs free against f32.* (bound 1e-5). Routing decisions
- * (expert sets per token) must be identical in every run. */
+ * (expert sets per token) must be identical in every run, and with torch's
+ * orders the top-k slot order must be torch.topk's. */
 #include "test_model_util.h"
 
 static fp4_st_file *g_acts;
 static int64_t g_ids[64];
 
-/* Ops whose inputs, once forced, determine the output up to float64
- * rounding (or bit-exact FP32 islands). */
-static int exact_op(const char *name) {
-    const char *op = strncmp(name, "layers.", 7) ? name : strchr(name + 7, '.') + 1;
-    return !strcmp(op, "embed") || !strcmp(op, "input_layernorm") ||
-           !strcmp(op, "post_attention_layernorm") || !strcmp(op, "self_attn") ||
-           !strcmp(op, "mlp") || !strcmp(op, "out") || !strcmp(op, "final_norm") ||
-           !strcmp(op, "logits") || !strcmp(op, "mlp.gate");
+static const char *op_of(const char *name) {
+    return strncmp(name, "layers.", 7) ? name : strchr(name + 7, '.') + 1;
+}
+
+/* The attention probabilities: the one FP32 island not reproduced bit for
+ * bit. Every other traced op, once its inputs are forced, is determined up to
+ * float64 rounding or is a bit-exact FP32 island (router logits, top-k
+ * weights, RMSNorm). */
+static int probs_op(const char *name) { return !strcmp(op_of(name), "self_attn.1"); }
+
+/* The MoE layers' mlp output (routed experts combined, + shared expert): its
+ * float64 combine order is not torch's, so it differs in the last bits. */
+static int moe_out_op(const char *name) {
+    char gate[80];
+    if (strcmp(op_of(name), "mlp")) return 0;
+    snprintf(gate, sizeof gate, "f64.%s.gate", name); /* router logits: MoE layer */
+    return fp4_st_find(g_acts, gate) != NULL;
+}
+
+/* Teacher forcing, FP64 path: every other tensor is bit-identical. */
+static void check_exact(const tm_ctx *c, const char *what) {
+    for (int i = 0; i < c->nst; i++) {
+        const tm_stat *s = &c->st[i];
+        if (probs_op(s->name) || moe_out_op(s->name)) continue;
+        fp4t_check(s->differ == 0, "%s: %s: %ld of %ld elements not bit-identical", what, s->name,
+                   s->differ, s->total);
+    }
+}
+
+static long differ_of(const tm_ctx *c, const char *name) {
+    for (int i = 0; i < c->nst; i++)
+        if (!strcmp(c->st[i].name, name)) return c->st[i].differ;
+    return -1;
 }
 
 static int run_full(const fp4m_opts *o, tm_ctx *c) {
@@ -54,14 +84,26 @@ static int run_full(const fp4m_opts *o, tm_ctx *c) {
     return rc;
 }
 
-static void check_stats(const tm_ctx *c, const char *what, double tol_exact, double tol_other) {
+/* torch_order: the top-k slot order must be torch.topk's as well. */
+static void check_stats(const tm_ctx *c, const char *what, double tol_exact, double tol_probs,
+                        int torch_order) {
     for (int i = 0; i < c->nst; i++) {
         const tm_stat *s = &c->st[i];
-        double tol = exact_op(s->name) ? tol_exact : tol_other;
+        double tol = probs_op(s->name) ? tol_probs : tol_exact;
         fp4t_check(s->rel <= tol, "%s: %s rel %.3e > %.1e", what, s->name, s->rel, tol);
         fp4t_check(s->index_diffs == 0, "%s: %s: %ld tokens routed differently", what, s->name,
                    s->index_diffs);
+        fp4t_check(!torch_order || s->order_diffs == 0,
+                   "%s: %s: %ld tokens with another top-k order than torch.topk", what, s->name,
+                   s->order_diffs);
     }
+}
+
+/* Elements of the probability tensors that differ from the fixture. */
+static long probs_differ(const tm_ctx *c) {
+    long n = 0;
+    for (int i = 0; i < c->nst; i++) n += probs_op(c->st[i].name) ? c->st[i].differ : 0;
+    return n;
 }
 
 static double worst(const tm_ctx *c) {
@@ -89,22 +131,38 @@ int main(void) {
 
     run_full(&hf64, &forced);
     tm_print(&forced, "FP64 path, transformers options, teacher-forced (local error per op):");
-    check_stats(&forced, "forced f64", 1e-12, 1e-6);
-
+    /* 2^-22: two float32 ulps of 1.0 (probabilities are <= 1). */
+    check_stats(&forced, "forced f64", 1e-12, 0x1p-22, 1);
+    check_exact(&forced, "forced f64");
+    /* The K blocking matters: with one fma chain over K (the default backend)
+     * the K = 512 down_proj of the dense layer 0 is not torch's. */
+    static tm_ctx chain;
+    chain.prefix = "f64.";
+    chain.force = 1;
+    fp4m_opts hf64_chain = hf64;
+    hf64_chain.gemm = fp4m_gemm_default();
+    run_full(&hf64_chain, &chain);
+    long dense_chain = differ_of(&chain, "layers.0.mlp");
+    fp4t_check(dense_chain > 0, "layers.0.mlp: one K chain matches torch too (%ld differ)", dense_chain);
+    printf("forced f64, layers.0.mlp elements differing: %ld with K blocks of 256, %ld with one chain\n",
+           differ_of(&forced, "layers.0.mlp"), dense_chain);
     run_full(&hf64, &free64);
     tm_print(&free64, "FP64 path, transformers options, free running:");
-    check_stats(&free64, "free f64", 5e-6, 5e-6);
+    check_stats(&free64, "free f64", 2e-6, 2e-6, 1);
 
     run_full(&hf32, &free32);
     tm_print(&free32, "FP32 path, transformers options, free running vs f32.*:");
-    check_stats(&free32, "free f32", 1e-5, 1e-5);
+    check_stats(&free32, "free f32", 1e-5, 1e-5, 1);
 
     run_full(&rf64, &ref64);
     tm_print(&ref64, "FP64 path, reference options (pure float64) vs f64.*:");
-    check_stats(&ref64, "reference f64", 5e-6, 5e-6);
+    check_stats(&ref64, "reference f64", 5e-6, 5e-6, 0);
 
     printf("worst rel: forced-f64 %.3e  free-f64 %.3e  free-f32 %.3e  reference-f64 %.3e\n",
            worst(&forced), worst(&free64), worst(&free32), worst(&ref64));
+    /* Not a bound: how many of the 4 x 8320 non-zero probabilities differ
+     * (docs/model.md compares the exps that were tried). */
+    printf("forced f64: %ld probabilities differ from the fixture\n", probs_differ(&forced));
     fp4_st_close(g_acts);
     return fp4t_end();
 }

@@ -85,6 +85,8 @@ typedef struct tm_stat {
     char name[64];
     double rel;       /* worst relative error seen */
     long index_diffs; /* routing: tokens whose expert sets differ */
+    long order_diffs; /* routing: tokens whose top-k slot order differs from
+                         torch.topk's (same set, other order) */
     long differ, total; /* elements not bit-identical / compared */
 } tm_stat;
 
@@ -136,9 +138,11 @@ static inline void tm_routing(tm_ctx *c, const fp4m_event *ev, const fp4_st_tens
             }
             tm_sorted_slots(a, k, pa);
             tm_sorted_slots(b, k, pb);
-            int diff = 0;
+            int diff = 0, order = 0;
             for (int64_t j = 0; j < k; j++) diff |= a[pa[j]] != b[pb[j]];
+            for (int64_t j = 0; j < k; j++) order |= a[j] != b[j];
             s->index_diffs += diff;
+            s->order_diffs += !diff && order;
             /* forced: the weights will come in the fixture's slot order */
             if (c->force)
                 for (int64_t j = 0; j < k; j++) mine[tok * k + j] = theirs[tok * k + j];
@@ -154,6 +158,8 @@ static inline void tm_routing(tm_ctx *c, const fp4m_event *ev, const fp4_st_tens
         for (int64_t j = 0; j < k; j++) {
             double x = tm_ev_get(ev, tok * k + pa[j]);
             double y = tm_get(t, (ev->pos0 + tok) * k + pb[j]);
+            s->differ += x != y;
+            s->total++;
             if (fabs(x - y) > num) num = fabs(x - y);
             if (fabs(y) > den) den = fabs(y);
         }
@@ -204,10 +210,13 @@ static inline int tm_trace(void *vctx, const fp4m_event *ev) {
 
 static inline void tm_print(const tm_ctx *c, const char *title) {
     printf("%s\n", title);
-    for (int i = 0; i < c->nst; i++)
-        printf("  %-36s rel %.3e  (%ld of %ld elements differ)%s\n", c->st[i].name,
-               c->st[i].rel, c->st[i].differ, c->st[i].total,
-               c->st[i].index_diffs ? "  ROUTING DIFFERS" : "");
+    for (int i = 0; i < c->nst; i++) {
+        const tm_stat *s = &c->st[i];
+        printf("  %-36s rel %.3e  (%ld of %ld elements differ)%s", s->name, s->rel, s->differ,
+               s->total, s->index_diffs ? "  ROUTING DIFFERS" : "");
+        if (s->order_diffs) printf("  top-k order differs on %ld tokens", s->order_diffs);
+        printf("\n");
+    }
 }
 
 /* Reads an I64 fixture tensor into out (n values). */

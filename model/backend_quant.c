@@ -1,0 +1,397 @@
+/* backend_quant.c - the GEMM backend that executes a precision policy
+ * (policy.c): per linear layer class, native / BF16 / FP8 block / NVFP4
+ * W4A16 / NVFP4 W4A4, with ref/'s exact oracle or an emu/ datapath model.
+ *
+ * Semantics of one linear y = x W^T (x: [m, K] in the path precision):
+ *   BF16    xb = RN_bf16(x), wb = RN_bf16(W); y = round_out(xb . wb), the dot
+ *           product in the path precision (the default backend's fma chain).
+ *   W4A16   wq = e2m1 * s8 (exact in BF16) from the stored NVFP4 weight or
+ *           weight_recipe; y = round_out((xb . wq) * g), g the tensor decode
+ *           scale (ENCODE polarity: (xb . wq) / g), as weight-only kernels
+ *           apply the tensor scale in the epilogue.
+ *   W4A4    each activation row rounded to act_in and quantized by
+ *           act_recipe; the tensor scale is the checkpoint's input scale when
+ *           it has one (static, as served), else the row's own amax (dynamic
+ *           per token: rows stay independent, so incremental decode is still
+ *           bit-identical to the full forward). Then the exact NVFP4 GEMM
+ *           (fp4_gemm_nvfp4: exact sum, one rounding to `out`) or the emu
+ *           engine's datapath model (fp4emu_gemm_nvfp4).
+ *   FP8     DeepSeek's FP8 inference (recipes.md §2.13): activations E4M3 per
+ *           token per 128 channels with s = max(amax, 1e-4) / 448, weights
+ *           the stored E4M3 + weight_scale_inv 128x128, or quantized with
+ *           s = amax / 448 per 128x128 block (DeepSeek publishes no weight
+ *           quantizer; this mirrors the activation rule); exact GEMM
+ *           (fp4_gemm_block_scaled), K zero-padded to a multiple of 128 as
+ *           the checkpoint's edge blocks are.
+ * The result, a BF16 or FP32 number, is stored exactly in the path type. */
+#include "fp4emu.h"
+#include "model_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct qctx {
+    fp4m_policy p;
+    const fp4_qrecipe *wrec, *arec;
+    bool emu;
+    fp4emu_model model;
+} qctx;
+
+/* One GEMM call's operands, the path type hidden behind f64. */
+typedef struct qcall {
+    const qctx *c;
+    const fp4m_linear_desc *d;
+    int64_t m, n, k;
+    bool f64;
+    const void *x, *w;
+    void *y;
+} qcall;
+
+static double at(const void *p, int64_t i, bool f64) {
+    return f64 ? ((const double *)p)[i] : (double)((const float *)p)[i];
+}
+
+static void put(void *p, int64_t i, bool f64, double v) {
+    if (f64) ((double *)p)[i] = v;
+    else ((float *)p)[i] = (float)v;
+}
+
+/* RNE to fmt (BF16 or F32; satfinite does not matter at these magnitudes
+ * but keeps a huge activation finite), returned as its exact value. */
+static double round_to(fp4_format fmt, double v) {
+    const fp4_cvt_opts o = fp4_cvt_opts_default();
+    uint64_t code = 0;
+    fp4_encode_f64(fmt, v, &o, &code, NULL);
+    return fp4_to_f64(fmt, code);
+}
+
+static uint64_t code_of(fp4_format fmt, double v) {
+    const fp4_cvt_opts o = fp4_cvt_opts_default();
+    uint64_t code = 0;
+    fp4_encode_f64(fmt, v, &o, &code, NULL);
+    return code;
+}
+
+/* Output codes (uint32 F32 or uint16 BF16) -> path type. */
+static void store_codes(const qcall *q, int64_t row0, int64_t rows, const void *codes) {
+    for (int64_t i = 0; i < rows * q->n; i++) {
+        uint64_t c = q->c->p.out == FP4_FMT_F32 ? ((const uint32_t *)codes)[i]
+                                                : ((const uint16_t *)codes)[i];
+        put(q->y, row0 * q->n + i, q->f64, fp4_to_f64(q->c->p.out, c));
+    }
+}
+
+/* The default backend on arrays of the path type. */
+static int native(const qcall *q, const void *x, const void *w, void *y) {
+    const fp4m_gemm_backend *b = fp4m_gemm_default();
+    return q->f64 ? b->gemm_f64(b->ctx, q->d, q->m, x, w, y)
+                  : b->gemm_f32(b->ctx, q->d, q->m, x, w, y);
+}
+
+/* ---------------------------------------------------------------------------
+ * NVFP4 weights: the stored codes, or quantized now by weight_recipe.
+ * ------------------------------------------------------------------------- */
+
+typedef struct nvw {
+    fp4_nvfp4_matrix mat;
+    double g;         /* decode multiplier for W4A16's epilogue ... */
+    bool g_divides;   /* ... or divisor (compressed-tensors ENCODE scale) */
+    fp4_qtensor own;  /* when quantized here */
+    bool owned;
+} nvw;
+
+static int nvfp4_weight(const qcall *q, nvw *out) {
+    memset(out, 0, sizeof *out);
+    const fp4m_stored_weight *s = q->d->stored;
+    if (q->k % 16) return fp4_fail("model: '%s': NVFP4 needs K %% 16 == 0 (K = %lld)", q->d->name, (long long)q->k);
+    if (s && s->kind == FP4M_STORED_NVFP4) {
+        const bool enc = s->gkind == FP4M_GSCALE_ENCODE;
+        /* The GEMM takes a decode scale: the consumer's RN32(1/encode). */
+        fp4_nvfp4_matrix m = {q->n, q->k, s->codes, s->scales,
+                              enc ? 1.0f / s->weight_global : s->weight_global};
+        out->mat = m;
+        out->g = s->weight_global;
+        out->g_divides = enc;
+        return 0;
+    }
+    float *wf = malloc((size_t)(q->n * q->k) * sizeof(float));
+    if (!wf) return fp4_fail("model: out of memory quantizing '%s'", q->d->name);
+    for (int64_t i = 0; i < q->n * q->k; i++) wf[i] = (float)at(q->w, i, q->f64);
+    fp4_qopts o = fp4_qopts_default();
+    int rc = fp4_quantize(q->c->wrec, FP4_FMT_F32, wf, q->n, q->k, &o, &out->own);
+    free(wf);
+    if (rc) return fp4_fail("model: quantizing '%s': %s", q->d->name, fp4_last_error());
+    out->owned = true;
+    fp4_nvfp4_matrix m = {q->n, q->k, out->own.codes, out->own.scales, out->own.global_decode};
+    out->mat = m;
+    out->g = out->own.global_decode;
+    return 0;
+}
+
+static void nvfp4_weight_free(nvw *w) {
+    if (w->owned) fp4_qtensor_free(&w->own);
+}
+
+/* e2m1 * s8 of element (r, c): exact (at most 6 significant bits). */
+static double nv_elem(const fp4_nvfp4_matrix *m, int64_t r, int64_t c) {
+    uint8_t byte = m->codes[(r * m->k + c) / 2];
+    uint8_t e = (c & 1) ? e2m1x2_odd(byte) : e2m1x2_even(byte);
+    return fp4_to_f64(FP4_FMT_E2M1, e) * fp4_to_f64(FP4_FMT_UE4M3, m->scales[r * (m->k / 16) + c / 16]);
+}
+
+/* ---------------------------------------------------------------------------
+ * BF16 and W4A16: BF16 activations, path-precision dot products.
+ * ------------------------------------------------------------------------- */
+
+static int bf16_like(const qcall *q, bool w4) {
+    const int64_t es = q->f64 ? 8 : 4;
+    void *xb = malloc((size_t)(q->m * q->k * es)), *wb = malloc((size_t)(q->n * q->k * es));
+    void *acc = malloc((size_t)(q->m * q->n * es));
+    nvw nw;
+    memset(&nw, 0, sizeof nw);
+    int rc = !xb || !wb || !acc ? fp4_fail("model: out of memory in '%s'", q->d->name) : 0;
+    if (!rc && w4) rc = nvfp4_weight(q, &nw);
+    if (!rc) {
+        for (int64_t i = 0; i < q->m * q->k; i++)
+            put(xb, i, q->f64, round_to(FP4_FMT_BF16, at(q->x, i, q->f64)));
+        for (int64_t r = 0; r < q->n; r++)
+            for (int64_t c = 0; c < q->k; c++)
+                put(wb, r * q->k + c, q->f64,
+                    w4 ? nv_elem(&nw.mat, r, c) : round_to(FP4_FMT_BF16, at(q->w, r * q->k + c, q->f64)));
+        rc = native(q, xb, wb, acc);
+    }
+    for (int64_t i = 0; !rc && i < q->m * q->n; i++) {
+        double v = at(acc, i, q->f64);
+        if (w4) v = q->f64 ? (nw.g_divides ? v / nw.g : v * nw.g)
+                           : (double)(nw.g_divides ? (float)v / (float)nw.g : (float)v * (float)nw.g);
+        put(q->y, i, q->f64, round_to(q->c->p.out, v));
+    }
+    nvfp4_weight_free(&nw);
+    free(xb);
+    free(wb);
+    free(acc);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * W4A4: NVFP4 activations row by row.
+ * ------------------------------------------------------------------------- */
+
+/* Row r of x rounded to act_in, as the quantizer's input codes. */
+static void act_row(const qcall *q, int64_t r, void *buf) {
+    for (int64_t c = 0; c < q->k; c++) {
+        double v = at(q->x, r * q->k + c, q->f64);
+        if (q->c->p.act_in == FP4_FMT_BF16) ((uint16_t *)buf)[c] = (uint16_t)code_of(FP4_FMT_BF16, v);
+        else ((float *)buf)[c] = (float)v;
+    }
+}
+
+static int act_opts(const qcall *q, fp4_qopts *o) {
+    *o = fp4_qopts_default();
+    const fp4m_stored_weight *s = q->d->stored;
+    if (!s || s->kind != FP4M_STORED_NVFP4 || !(s->input_global > 0)) return 0; /* dynamic */
+    o->global_source = s->gkind == FP4M_GSCALE_ENCODE ? FP4_QGS_ENCODE : FP4_QGS_DECODE;
+    o->global_scale = s->input_global;
+    return 0;
+}
+
+static int gemm_row(const qcall *q, const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, void *D) {
+    if (q->c->emu) {
+        fp4emu_gemm_opts o = fp4emu_gemm_opts_default(&q->c->model);
+        o.out = q->c->p.out;
+        return fp4emu_gemm_nvfp4(&o, A, B, NULL, D);
+    }
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    o.out = q->c->p.out;
+    return fp4_gemm_nvfp4(A, B, NULL, D, &o);
+}
+
+static int w4a4(const qcall *q) {
+    nvw nw;
+    if (nvfp4_weight(q, &nw)) return -1;
+    void *row = malloc((size_t)q->k * 4), *D = malloc((size_t)q->n * 4);
+    int rc = !row || !D ? fp4_fail("model: out of memory in '%s'", q->d->name) : 0;
+    fp4_qopts o;
+    act_opts(q, &o);
+    for (int64_t r = 0; !rc && r < q->m; r++) {
+        fp4_qtensor qa;
+        act_row(q, r, row);
+        if (fp4_quantize(q->c->arec, q->c->p.act_in, row, 1, q->k, &o, &qa)) {
+            rc = fp4_fail("model: quantizing the input of '%s': %s", q->d->name, fp4_last_error());
+            break;
+        }
+        fp4_nvfp4_matrix A = {1, q->k, qa.codes, qa.scales, qa.global_decode};
+        rc = gemm_row(q, &A, &nw.mat, D);
+        fp4_qtensor_free(&qa);
+        if (rc) rc = fp4_fail("model: NVFP4 GEMM of '%s': %s", q->d->name, fp4_last_error());
+        else store_codes(q, r, 1, D);
+    }
+    nvfp4_weight_free(&nw);
+    free(row);
+    free(D);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * FP8 block (DeepSeek).
+ * ------------------------------------------------------------------------- */
+
+enum { FP8_B = 128 };
+
+static uint8_t e4m3_of(float v) {
+    uint8_t c;
+    fp4_f32_to_e4m3_rne_sat(&c, &v, 1);
+    return c;
+}
+
+/* Weights [n, kp] E4M3 (zero padded) and float scales [ceil(n/128)][kp/128]. */
+static int fp8_weight(const qcall *q, int64_t kp, uint8_t *codes, float *scales) {
+    const fp4m_stored_weight *s = q->d->stored;
+    const int64_t gr = (q->n + FP8_B - 1) / FP8_B, gc = kp / FP8_B;
+    if (s && s->kind == FP4M_STORED_FP8_BLOCK) {
+        if (s->block_rows != FP8_B || s->block_cols != FP8_B)
+            return fp4_fail("model: '%s': FP8 policy needs 128x128 weight blocks", q->d->name);
+        for (int64_t r = 0; r < q->n; r++) memcpy(codes + r * kp, s->codes + r * q->k, (size_t)q->k);
+        memcpy(scales, s->scales, (size_t)(gr * gc) * sizeof(float));
+        return 0;
+    }
+    for (int64_t br = 0; br < gr; br++)
+        for (int64_t bc = 0; bc < gc; bc++) {
+            float amax = 0;
+            for (int64_t r = br * FP8_B; r < q->n && r < (br + 1) * FP8_B; r++)
+                for (int64_t c = bc * FP8_B; c < q->k && c < (bc + 1) * FP8_B; c++)
+                    amax = fmaxf(amax, fabsf((float)at(q->w, r * q->k + c, q->f64)));
+            float sc = amax > 0 ? amax / 448.0f : 1.0f;
+            scales[br * gc + bc] = sc;
+            for (int64_t r = br * FP8_B; r < q->n && r < (br + 1) * FP8_B; r++)
+                for (int64_t c = bc * FP8_B; c < q->k && c < (bc + 1) * FP8_B; c++)
+                    codes[r * kp + c] = e4m3_of((float)at(q->w, r * q->k + c, q->f64) / sc);
+        }
+    return 0;
+}
+
+/* Activation row r: per 128 channels s = max(amax, 1e-4) / 448 (§2.13). */
+static void fp8_act_row(const qcall *q, int64_t r, int64_t kp, uint8_t *codes, float *scales) {
+    for (int64_t g = 0; g < kp / FP8_B; g++) {
+        float v[FP8_B], amax = 1e-4f;
+        for (int64_t j = 0; j < FP8_B; j++) {
+            int64_t c = g * FP8_B + j;
+            v[j] = c < q->k ? (float)round_to(q->c->p.act_in, at(q->x, r * q->k + c, q->f64)) : 0.0f;
+            amax = fmaxf(amax, fabsf(v[j]));
+        }
+        float s = amax / 448.0f;
+        scales[g] = s;
+        for (int64_t j = 0; j < FP8_B; j++) codes[g * FP8_B + j] = e4m3_of(v[j] / s);
+    }
+}
+
+static int fp8_block(const qcall *q) {
+    const int64_t kp = (q->k + FP8_B - 1) / FP8_B * FP8_B, gc = kp / FP8_B;
+    const int64_t gr = (q->n + FP8_B - 1) / FP8_B;
+    uint8_t *wc = calloc((size_t)(q->n * kp), 1), *xc = calloc((size_t)(q->m * kp), 1);
+    float *ws = malloc((size_t)(gr * gc) * sizeof(float)), *xs = malloc((size_t)(q->m * gc) * sizeof(float));
+    void *D = malloc((size_t)(q->m * q->n) * 4);
+    int rc = !wc || !xc || !ws || !xs || !D ? fp4_fail("model: out of memory in '%s'", q->d->name) : 0;
+    if (!rc) rc = fp8_weight(q, kp, wc, ws);
+    for (int64_t r = 0; !rc && r < q->m; r++) fp8_act_row(q, r, kp, xc + r * kp, xs + r * gc);
+    if (!rc) {
+        fp4_bs_matrix A = {FP4_BS_FP8_BLOCK128, q->m, kp, xc, xs, 1, 1.0f};
+        fp4_bs_matrix B = {FP4_BS_FP8_BLOCK128, q->n, kp, wc, ws, FP8_B, 1.0f};
+        fp4_gemm_opts o = fp4_gemm_opts_default();
+        o.out = q->c->p.out;
+        rc = fp4_gemm_block_scaled(&A, &B, NULL, D, &o);
+        if (rc) rc = fp4_fail("model: FP8 GEMM of '%s': %s", q->d->name, fp4_last_error());
+        else store_codes(q, 0, q->m, D);
+    }
+    free(wc);
+    free(xc);
+    free(ws);
+    free(xs);
+    free(D);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Dispatch
+ * ------------------------------------------------------------------------- */
+
+static int run(void *ctx, const fp4m_linear_desc *d, int64_t m, const void *x, const void *w,
+               void *y, bool f64) {
+    const qctx *c = ctx;
+    qcall q = {c, d, m, d->out, d->in, f64, x, w, y};
+    switch (c->p.fmt[fp4m_linear_class(d)]) {
+    case FP4M_Q_NATIVE: return native(&q, x, w, y);
+    case FP4M_Q_BF16: return bf16_like(&q, false);
+    case FP4M_Q_W4A16: return bf16_like(&q, true);
+    case FP4M_Q_W4A4: return w4a4(&q);
+    case FP4M_Q_FP8_BLOCK: return fp8_block(&q);
+    default: return fp4_fail("model: bad policy format");
+    }
+}
+
+static int run_f64(void *ctx, const fp4m_linear_desc *d, int64_t m, const double *x,
+                   const double *w, double *y) {
+    return run(ctx, d, m, x, w, y, true);
+}
+
+static int run_f32(void *ctx, const fp4m_linear_desc *d, int64_t m, const float *x,
+                   const float *w, float *y) {
+    return run(ctx, d, m, x, w, y, false);
+}
+
+static int set_engine(qctx *c) {
+    const char *e = c->p.engine;
+    if (strcmp(e, "ref") == 0 || e[0] == '\0') return 0;
+    if (strncmp(e, "emu:", 4) != 0)
+        return fp4_fail("model: unknown engine '%s' (valid: ref, emu:PRESET or emu:MODEL-SPEC)", e);
+    const fp4emu_preset *p = fp4emu_preset_get(e + 4);
+    if (p) c->model = p->model;
+    else if (fp4emu_model_parse(e + 4, &c->model)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", fp4_last_error()); /* fp4_fail rewrites that buffer */
+        return fp4_fail("model: engine '%s': not an emu preset (docs/emu.md lists them), and not a "
+                        "model spec: %s", e, why);
+    }
+    c->emu = true;
+    return 0;
+}
+
+int fp4m_policy_backend_new(const fp4m_policy *p, fp4m_gemm_backend **out) {
+    if (!p || !out) return fp4_fail("model: null argument");
+    *out = NULL;
+    if ((p->out != FP4_FMT_BF16 && p->out != FP4_FMT_F32) ||
+        (p->act_in != FP4_FMT_BF16 && p->act_in != FP4_FMT_F32))
+        return fp4_fail("model: policy '%s': act_in and out must be BF16 or F32", p->name);
+    qctx *c = calloc(1, sizeof *c);
+    fp4m_gemm_backend *b = calloc(1, sizeof *b);
+    if (!c || !b) {
+        free(c);
+        free(b);
+        return fp4_fail("model: out of memory");
+    }
+    c->p = *p;
+    int rc = fp4_qrecipe_from_name(p->weight_recipe, &c->wrec) || fp4_qrecipe_from_name(p->act_recipe, &c->arec) ? -1 : 0;
+    if (!rc && (c->wrec->block != 16 || c->arec->block != 16))
+        rc = fp4_fail("model: policy '%s': NVFP4 needs NVFP4 recipes (block 16), got '%s' / '%s'",
+                      p->name, c->wrec->name, c->arec->name);
+    if (!rc) rc = set_engine(c);
+    if (rc) {
+        free(c);
+        free(b);
+        return -1;
+    }
+    b->name = c->p.name;
+    b->ctx = c;
+    b->gemm_f64 = run_f64;
+    b->gemm_f32 = run_f32;
+    *out = b;
+    return 0;
+}
+
+void fp4m_policy_backend_free(fp4m_gemm_backend *b) {
+    if (!b) return;
+    free(b->ctx);
+    free(b);
+}
