@@ -37,6 +37,7 @@ typedef struct qctx {
     const fp4_qrecipe *wrec, *arec;
     bool emu;
     fp4emu_model model;
+    double e2m1[16], ue4m3[128]; /* decoded codes (exact) */
 } qctx;
 
 /* One GEMM call's operands, the path type hidden behind f64. */
@@ -59,19 +60,43 @@ static void put(void *p, int64_t i, bool f64, double v) {
 }
 
 /* RNE to fmt (BF16 or F32; satfinite does not matter at these magnitudes
- * but keeps a huge activation finite), returned as its exact value. */
-static double round_to(fp4_format fmt, double v) {
-    const fp4_cvt_opts o = fp4_cvt_opts_default();
-    uint64_t code = 0;
-    fp4_encode_f64(fmt, v, &o, &code, NULL);
-    return fp4_to_f64(fmt, code);
-}
-
+ * but keeps a huge activation finite), by ref/'s exact conversion. */
 static uint64_t code_of(fp4_format fmt, double v) {
     const fp4_cvt_opts o = fp4_cvt_opts_default();
     uint64_t code = 0;
     fp4_encode_f64(fmt, v, &o, &code, NULL);
     return code;
+}
+
+/* The same, returned as its exact value. Inside the normal range (the
+ * activations and weights of a model) a bit operation does it: BF16 keeps
+ * the top 7 of the double's 52 fraction bits, so add half an ulp minus one
+ * plus the kept lsb (ties to even) and clear the rest, one rounding from
+ * the double (not via float: that would round twice). A carry into the
+ * exponent stays within BF16's range because e <= 126 here; everything else
+ * (subnormal, overflow, Inf, NaN) takes the exact path. test_model_policy
+ * checks ties and double-rounding cases against ref/. */
+static double round_to(fp4_format fmt, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    const int e = (int)((u >> 52) & 0x7FF) - 1023;
+    if (e >= -126 && e <= 126) {
+        if (fmt == FP4_FMT_F32) return (double)(float)v; /* hardware RNE */
+        if (fmt == FP4_FMT_BF16) {
+            u += ((uint64_t)1 << 44) - 1 + ((u >> 45) & 1);
+            u &= ~(((uint64_t)1 << 45) - 1);
+            memcpy(&v, &u, 8);
+            return v;
+        }
+    }
+    return fp4_to_f64(fmt, code_of(fmt, v));
+}
+
+static uint16_t bf16_code(double v) {
+    float f = (float)round_to(FP4_FMT_BF16, v); /* exact: a BF16 value */
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return (uint16_t)(b >> 16);
 }
 
 /* Output codes (uint32 F32 or uint16 BF16) -> path type. */
@@ -134,11 +159,12 @@ static void nvfp4_weight_free(nvw *w) {
     if (w->owned) fp4_qtensor_free(&w->own);
 }
 
-/* e2m1 * s8 of element (r, c): exact (at most 6 significant bits). */
-static double nv_elem(const fp4_nvfp4_matrix *m, int64_t r, int64_t c) {
-    uint8_t byte = m->codes[(r * m->k + c) / 2];
-    uint8_t e = (c & 1) ? e2m1x2_odd(byte) : e2m1x2_even(byte);
-    return fp4_to_f64(FP4_FMT_E2M1, e) * fp4_to_f64(FP4_FMT_UE4M3, m->scales[r * (m->k / 16) + c / 16]);
+/* e2m1 * s8 of element (r, c): exact (at most 6 significant bits), from
+ * the context's decode tables (filled from ref/ when the backend is made). */
+static double nv_elem(const qctx *c, const fp4_nvfp4_matrix *m, int64_t r, int64_t col) {
+    uint8_t byte = m->codes[(r * m->k + col) / 2];
+    uint8_t e = (col & 1) ? e2m1x2_odd(byte) : e2m1x2_even(byte);
+    return c->e2m1[e] * c->ue4m3[m->scales[r * (m->k / 16) + col / 16] & 0x7F];
 }
 
 /* ---------------------------------------------------------------------------
@@ -159,7 +185,7 @@ static int bf16_like(const qcall *q, bool w4) {
         for (int64_t r = 0; r < q->n; r++)
             for (int64_t c = 0; c < q->k; c++)
                 put(wb, r * q->k + c, q->f64,
-                    w4 ? nv_elem(&nw.mat, r, c) : round_to(FP4_FMT_BF16, at(q->w, r * q->k + c, q->f64)));
+                    w4 ? nv_elem(q->c, &nw.mat, r, c) : round_to(FP4_FMT_BF16, at(q->w, r * q->k + c, q->f64)));
         rc = native(q, xb, wb, acc);
     }
     for (int64_t i = 0; !rc && i < q->m * q->n; i++) {
@@ -183,7 +209,7 @@ static int bf16_like(const qcall *q, bool w4) {
 static void act_row(const qcall *q, int64_t r, void *buf) {
     for (int64_t c = 0; c < q->k; c++) {
         double v = at(q->x, r * q->k + c, q->f64);
-        if (q->c->p.act_in == FP4_FMT_BF16) ((uint16_t *)buf)[c] = (uint16_t)code_of(FP4_FMT_BF16, v);
+        if (q->c->p.act_in == FP4_FMT_BF16) ((uint16_t *)buf)[c] = bf16_code(v);
         else ((float *)buf)[c] = (float)v;
     }
 }
@@ -372,6 +398,8 @@ int fp4m_policy_backend_new(const fp4m_policy *p, fp4m_gemm_backend **out) {
         return fp4_fail("model: out of memory");
     }
     c->p = *p;
+    for (int i = 0; i < 16; i++) c->e2m1[i] = fp4_to_f64(FP4_FMT_E2M1, (uint64_t)i);
+    for (int i = 0; i < 128; i++) c->ue4m3[i] = fp4_to_f64(FP4_FMT_UE4M3, (uint64_t)i);
     int rc = fp4_qrecipe_from_name(p->weight_recipe, &c->wrec) || fp4_qrecipe_from_name(p->act_recipe, &c->arec) ? -1 : 0;
     if (!rc && (c->wrec->block != 16 || c->arec->block != 16))
         rc = fp4_fail("model: policy '%s': NVFP4 needs NVFP4 recipes (block 16), got '%s' / '%s'",

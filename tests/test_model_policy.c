@@ -251,6 +251,39 @@ static void check_fp8(fp4m_prec p) {
             NULL, p, want);
 }
 
+/* BF16 rounding of the activations at its edge cases, through an identity
+ * weight (y_k = RN_bf16(x_k) exactly): ties to even, values just above a
+ * tie that rounding through FP32 first would get wrong, carries into the
+ * exponent, the normal-range limits, subnormals and overflow. Expected
+ * values: ref/'s exact conversion. */
+static void check_bf16_edges(void) {
+    static double x[K], w[K * K], y[K];
+    const double tie = 1.0 + 0x1p-8; /* halfway between 1 and 1 + 2^-7 */
+    const double base[] = {tie, 1.0 + 3 * 0x1p-8, tie + 0x1p-40, tie - 0x1p-40, 1.0 + 0x1p-7 - 0x1p-60,
+                           2.0 - 0x1p-9, 0x1p-126, 0x1.ffp-127, 0x1p-130, 0x1.0080000001p-126,
+                           0x1.ffp127, 0x1.ff8p127, 3.3895313892515355e38, 1e-300, 0.0, 1e300};
+    const int nb = (int)(sizeof base / sizeof base[0]);
+    for (int i = 0; i < K; i++) {
+        x[i] = i < 2 * nb ? (i % 2 ? -base[i / 2] : base[i / 2])
+                          : ldexp((double)fp4t_rand32(fp4t_seed(), 7, (uint64_t)i) / 4294967296.0 + 0.5,
+                                  (int)(fp4t_rand32(fp4t_seed(), 8, (uint64_t)i) % 60) - 30);
+        for (int j = 0; j < K; j++) w[i * K + j] = i == j;
+    }
+    fp4m_policy pol;
+    fp4m_gemm_backend *b;
+    if (fp4m_policy_from_name("bf16", &pol) || fp4m_policy_backend_new(&pol, &b)) return;
+    fp4m_linear_desc d = {"model.layers.0.self_attn.q_a_proj.weight", 0, -1, K, K, NULL};
+    int bad = 0;
+    if (fp4t_check(b->gemm_f64(b->ctx, &d, 1, x, w, y) == 0, "bf16 edges: %s", fp4_last_error()))
+        for (int i = 0; i < K; i++) {
+            double want = rn(FP4_FMT_BF16, x[i]);
+            if (!(y[i] == want || (isnan(y[i]) && isnan(want))) && bad++ < 5)
+                fprintf(stderr, "bf16(%a) = %a, expected %a\n", x[i], y[i], want);
+        }
+    fp4t_check(bad == 0, "bf16 edge cases: %d wrong", bad);
+    fp4m_policy_backend_free(b);
+}
+
 static void check_names(void) {
     static const char *const ok[] = {"reference", "bf16", "fp8-block", "modelopt-r1",
                                      "modelopt-r1-v2", "nvfp4-w4a16", "nvfp4-all"};
@@ -365,6 +398,7 @@ int main(void) {
     fp4t_begin("test_model_policy");
     fill(fp4t_seed());
     check_names();
+    check_bf16_edges();
     for (int p = 0; p < 2; p++) {
         check_bf16((fp4m_prec)p);
         check_w4a16((fp4m_prec)p);
