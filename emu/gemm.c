@@ -56,19 +56,6 @@ fp4emu_matrix fp4emu_matrix_nvfp4(const fp4_nvfp4_matrix *X) {
     return m;
 }
 
-static uint32_t f32_bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-static float f32_from_bits(uint64_t b) {
-    uint32_t u = (uint32_t)b;
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Argument checks                                                           */
 /* ------------------------------------------------------------------------ */
@@ -173,7 +160,7 @@ static void group_scales_of(const fp4emu_matrix *A, const fp4emu_matrix *B, int6
     const float *rb = B->group_scales ? B->group_scales + (n / B->group_rows) * ngroups : NULL;
     for (int64_t g = 0; g < ngroups; g++) {
         if (ra && rb)
-            out[g] = f32_from_bits(emu_mul_rn(FP4_FMT_F32, f32_bits(ra[g]), f32_bits(rb[g])));
+            out[g] = fp4_f32_from_bits((uint32_t)emu_mul_rn(FP4_FMT_F32, fp4_f32_bits(ra[g]), fp4_f32_bits(rb[g])));
         else
             out[g] = ra ? ra[g] : rb[g];
     }
@@ -185,10 +172,10 @@ static uint64_t epilogue(const fp4emu_gemm_opts *o, fp4_format accf, uint64_t ac
     fp4_cvt_opts co = {FP4_RNE, FP4_POLICY_NOSAT, 0, 0, 0};
     uint64_t a32 = acc;
     if (accf != FP4_FMT_F32) fp4_convert(FP4_FMT_F32, accf, acc, &co, &a32, NULL); /* exact */
-    uint64_t s = emu_mul_rn(FP4_FMT_F32, f32_bits(o->alpha), f32_bits(gA));
-    s = emu_mul_rn(FP4_FMT_F32, s, f32_bits(gB));
+    uint64_t s = emu_mul_rn(FP4_FMT_F32, fp4_f32_bits(o->alpha), fp4_f32_bits(gA));
+    s = emu_mul_rn(FP4_FMT_F32, s, fp4_f32_bits(gB));
     uint64_t d = emu_mul_rn(FP4_FMT_F32, s, a32);
-    if (o->beta != 0.0f) d = emu_fma_rn(FP4_FMT_F32, f32_bits(o->beta), f32_bits(Cv), d);
+    if (o->beta != 0.0f) d = emu_fma_rn(FP4_FMT_F32, fp4_f32_bits(o->beta), fp4_f32_bits(Cv), d);
     co.round = o->out_round;
     uint64_t code = d;
     if (o->out != FP4_FMT_F32) fp4_convert(o->out, FP4_FMT_F32, d, &co, &code, NULL);

@@ -203,12 +203,6 @@ uint64_t emu_instr(const fp4emu_model *m, const emu_dotops *x, int64_t k0, int64
 /* Chains over K                                                             */
 /* ------------------------------------------------------------------------ */
 
-static uint32_t f32_bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
 /* acc (FP32) += scale * d, d a code of the model's accumulator format. */
 static uint64_t promote(const fp4emu_model *m, const fp4emu_chain *ch, uint64_t acc, uint64_t d,
                         const float *scale) {
@@ -218,7 +212,7 @@ static uint64_t promote(const fp4emu_model *m, const fp4emu_chain *ch, uint64_t 
         fp4_convert(FP4_FMT_F32, m->acc, d, &co, &d32, NULL); /* exact widening */
     }
     if (!scale) return emu_add_rn(FP4_FMT_F32, acc, d32);
-    uint64_t s = f32_bits(*scale);
+    uint64_t s = fp4_f32_bits(*scale);
     if (ch->promote_fma) return emu_fma_rn(FP4_FMT_F32, s, d32, acc);
     return emu_add_rn(FP4_FMT_F32, acc, emu_mul_rn(FP4_FMT_F32, s, d32));
 }

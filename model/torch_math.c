@@ -31,18 +31,6 @@
 #include <stdint.h>
 #include <string.h>
 
-static float f32_from_bits(uint32_t b) {
-    float f;
-    memcpy(&f, &b, sizeof f);
-    return f;
-}
-
-static double f64_from_bits(uint64_t b) {
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
-
 /* floor(q / 2): SLEEF's arithmetic right shift by one (vsra ... 1), written
  * without relying on the implementation-defined shift of a negative int. */
 static int half_floor(int q) { return (q - (q & 1)) / 2; }
@@ -61,7 +49,7 @@ static int half_floor(int q) { return (q - (q & 1)) / 2; }
 #define SLEEF_L2UF 0.693145751953125f
 #define SLEEF_L2LF 1.428606765330187045e-06f
 
-static float pow2i_f32(int e) { return f32_from_bits((uint32_t)(e + 127) << 23); }
+static float pow2i_f32(int e) { return fp4_f32_from_bits((uint32_t)(e + 127) << 23); }
 
 float fp4m_torch_expf(float d) {
     if (isnan(d)) return d;
@@ -97,7 +85,7 @@ float fp4m_torch_expf(float d) {
 #define SLEEF_L2U .69314718055966295651160180568695068359375
 #define SLEEF_L2L .28235290563031577122588448175013436025525412068e-12
 
-static double pow2i_f64(int e) { return f64_from_bits((uint64_t)(e + 1023) << 52); }
+static double pow2i_f64(int e) { return fp4_f64_from_bits((uint64_t)(e + 1023) << 52); }
 
 double fp4m_torch_exp(double d) {
     if (isnan(d)) return d;

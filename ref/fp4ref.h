@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -223,6 +224,31 @@ FP4_DECLARE_CVT(ue8m0, uint8_t)
 FP4_DECLARE_CVT(f16, uint16_t)
 FP4_DECLARE_CVT(bf16, uint16_t)
 #undef FP4_DECLARE_CVT
+
+/* ---------------------------------------------------------------------------
+ * Bit views of IEEE binary32/binary64 (memcpy: no aliasing, no UB).
+ * ------------------------------------------------------------------------- */
+
+static inline uint32_t fp4_f32_bits(float x) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+static inline float fp4_f32_from_bits(uint32_t b) {
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+static inline uint64_t fp4_f64_bits(double x) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+static inline double fp4_f64_from_bits(uint64_t b) {
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
 
 /* ---------------------------------------------------------------------------
  * E2M1 packing. The universal convention: element 2j in the LOW nibble of

@@ -31,18 +31,6 @@
 extern const unsigned char fp4_mufu_rcp_sm90_table[2097152 + 1];
 extern const char fp4_mufu_rcp_sm90_table_sha256[];
 
-static uint32_t f32_bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-static float f32_from_bits(uint32_t b) {
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
-
 int fp4_mufu_rcp_sm90_delta(uint32_t mantissa) {
     mantissa &= 0x7FFFFFu;
     unsigned code = (fp4_mufu_rcp_sm90_table[mantissa >> 2] >> (2 * (mantissa & 3u))) & 3u;
@@ -58,26 +46,26 @@ const char *fp4_mufu_rcp_sm90_table_sha256_hex(void) { return fp4_mufu_rcp_sm90_
 /* Bits of MUFU.RCP(1.m) for x in [1, 2): RN(1/x) adjusted by the delta. The
  * correctly rounded reciprocal comes from one IEEE float division. */
 static uint32_t rcp_unit_bits(uint32_t mantissa) {
-    float x = f32_from_bits(0x3F800000u | mantissa);
+    float x = fp4_f32_from_bits(0x3F800000u | mantissa);
     float rn = 1.0f / x;
-    return (uint32_t)((int64_t)f32_bits(rn) + fp4_mufu_rcp_sm90_delta(mantissa));
+    return (uint32_t)((int64_t)fp4_f32_bits(rn) + fp4_mufu_rcp_sm90_delta(mantissa));
 }
 
 float fp4_mufu_rcp_sm90(float x) {
-    uint32_t b = f32_bits(x);
+    uint32_t b = fp4_f32_bits(x);
     uint32_t sign = b & 0x80000000u;
     uint32_t exp = (b >> 23) & 0xFFu;
     uint32_t man = b & 0x7FFFFFu;
     if (exp == 0xFFu) {
-        if (man) return f32_from_bits(0x7FFFFFFFu); /* canonical NaN, sign dropped */
-        return f32_from_bits(sign);                  /* 1/inf = signed zero */
+        if (man) return fp4_f32_from_bits(0x7FFFFFFFu); /* canonical NaN, sign dropped */
+        return fp4_f32_from_bits(sign);                  /* 1/inf = signed zero */
     }
-    if (exp == 0) return f32_from_bits(sign | 0x7F800000u); /* zero or subnormal (ftz) */
+    if (exp == 0) return fp4_f32_from_bits(sign | 0x7F800000u); /* zero or subnormal (ftz) */
     /* x = 1.m * 2^e with e = exp - 127; result bits = unit bits - (e << 23).
      * The unit result lies in (0.5, 1], biased exponent 126 or 127. */
     int32_t e = (int32_t)exp - 127;
     uint32_t unit = rcp_unit_bits(man);
     int32_t rexp = (int32_t)((unit >> 23) & 0xFFu) - e;
-    if (rexp <= 0) return f32_from_bits(sign); /* subnormal result flushed */
-    return f32_from_bits(sign | ((uint32_t)rexp << 23) | (unit & 0x7FFFFFu));
+    if (rexp <= 0) return fp4_f32_from_bits(sign); /* subnormal result flushed */
+    return fp4_f32_from_bits(sign | ((uint32_t)rexp << 23) | (unit & 0x7FFFFFu));
 }

@@ -76,23 +76,11 @@ typedef int (*nv_global_fn)(nv_ctx *c);
 /* Arithmetic: one rounding per call, NaN bits per model                     */
 /* ------------------------------------------------------------------------ */
 
-static float from_bits(uint32_t b) {
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
-
-static uint32_t to_bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
 static float nan_result(const nv_ctx *c, float a, float b) {
-    if (!c->x86) return from_bits(0x7FFFFFFFu);          /* CUDA canonical NaN */
-    if (isnan(a)) return from_bits(to_bits(a) | 0x00400000u); /* first NaN operand, quieted */
-    if (isnan(b)) return from_bits(to_bits(b) | 0x00400000u);
-    return from_bits(0xFFC00000u);                       /* x86 default NaN */
+    if (!c->x86) return fp4_f32_from_bits(0x7FFFFFFFu);          /* CUDA canonical NaN */
+    if (isnan(a)) return fp4_f32_from_bits(fp4_f32_bits(a) | 0x00400000u); /* first NaN operand, quieted */
+    if (isnan(b)) return fp4_f32_from_bits(fp4_f32_bits(b) | 0x00400000u);
+    return fp4_f32_from_bits(0xFFC00000u);                       /* x86 default NaN */
 }
 
 static float f_mul(const nv_ctx *c, float a, float b) {
@@ -197,16 +185,16 @@ static void e2m1_ct(uint8_t *codes, const float *y, int n) {
  * code depends on its payload: 0x7FFFFFFF (CUDA) -> 0x4, 0xFFC00000 (x86)
  * -> 0xB, 0x7FC00000 -> 0x3 (numerics.md §2.8 says 0x3/0xB [INF]). */
 static uint8_t e2m1_torchao(float y) {
-    uint32_t u = to_bits(y);
+    uint32_t u = fp4_f32_bits(y);
     uint32_t sign = u >> 31, a = u & 0x7FFFFFFFu;
-    float af = from_bits(a);
+    float af = fp4_f32_from_bits(a);
     uint32_t mag;
     if (af >= 6.0f) {
         mag = 7;
     } else if (af < 1.0f) {
         const float magic = 4194304.0f; /* 2^22: its ulp is 0.5 */
         float t = af + magic;
-        mag = to_bits(t) - to_bits(magic);
+        mag = fp4_f32_bits(t) - fp4_f32_bits(magic);
     } else {
         uint32_t mant_odd = (a >> 22) & 1u;
         uint32_t v = a + (uint32_t)((int32_t)(1 - 127) * (1 << 23)) + ((1u << 21) - 1u) + mant_odd;
@@ -223,7 +211,7 @@ static uint8_t e2m1_torchao(float y) {
 
 static float round_obs(fp4_format f, float v) {
     if (f == FP4_FMT_F32) return v;
-    if (isnan(v)) return from_bits(0x7FC00000u);
+    if (isnan(v)) return fp4_f32_from_bits(0x7FC00000u);
     fp4_cvt_opts o = fp4_cvt_opts_default();
     o.policy = FP4_POLICY_NOSAT;
     if (f == FP4_FMT_BF16) return bf16_to_f32(f32_to_bf16(v, &o, NULL, NULL));
@@ -760,7 +748,7 @@ static float rht_output(const float *x, const int8_t *signs, int j) {
         }
         if (v.cls == FP4_CLASS_FINITE) acc_add(acc, v.sig, v.exp - 2, v.sign ^ neg);
     }
-    if (nan || (pinf && ninf)) return from_bits(0x7FC00000u);
+    if (nan || (pinf && ninf)) return fp4_f32_from_bits(0x7FC00000u);
     if (pinf || ninf) return pinf ? INFINITY : -INFINITY;
     int sign = (int)(acc[ACC_LIMBS - 1] >> 63);
     if (sign) { /* magnitude of a negative sum */
