@@ -214,13 +214,14 @@ static void act_row(const qcall *q, int64_t r, void *buf) {
     }
 }
 
-static int act_opts(const qcall *q, fp4_qopts *o) {
-    *o = fp4_qopts_default();
+/* The checkpoint's static input scale when it has one, else dynamic. */
+static fp4_qopts act_opts(const qcall *q) {
+    fp4_qopts o = fp4_qopts_default();
     const fp4m_stored_weight *s = q->d->stored;
-    if (!s || s->kind != FP4M_STORED_NVFP4 || !(s->input_global > 0)) return 0; /* dynamic */
-    o->global_source = s->gkind == FP4M_GSCALE_ENCODE ? FP4_QGS_ENCODE : FP4_QGS_DECODE;
-    o->global_scale = s->input_global;
-    return 0;
+    if (!s || s->kind != FP4M_STORED_NVFP4 || !(s->input_global > 0)) return o;
+    o.global_source = s->gkind == FP4M_GSCALE_ENCODE ? FP4_QGS_ENCODE : FP4_QGS_DECODE;
+    o.global_scale = s->input_global;
+    return o;
 }
 
 static int gemm_row(const qcall *q, const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, void *D) {
@@ -239,8 +240,7 @@ static int w4a4(const qcall *q) {
     if (nvfp4_weight(q, &nw)) return -1;
     void *row = malloc((size_t)q->k * 4), *D = malloc((size_t)q->n * 4);
     int rc = !row || !D ? fp4_fail("model: out of memory in '%s'", q->d->name) : 0;
-    fp4_qopts o;
-    act_opts(q, &o);
+    const fp4_qopts o = act_opts(q);
     for (int64_t r = 0; !rc && r < q->m; r++) {
         fp4_qtensor qa;
         act_row(q, r, row);

@@ -523,24 +523,18 @@ int fp4m_tensor_load(fp4m_model *m, m_tensor *w) {
     int64_t bytes = w->out * w->in * m->esize;
     w->data = malloc((size_t)(bytes > 0 ? bytes : 1));
     if (!w->data) return fp4_fail("model: out of memory loading '%s'", w->name);
-    if (!m->ck) { /* synthetic weights (synth.c): generated, not read */
-        if (fp4m_synth_fill(m, w, 0, w->out, w->data)) {
-            free(w->data);
-            w->data = NULL;
-            return -1;
-        }
-        m->bytes_now += bytes;
-        if (m->bytes_now > m->bytes_peak) m->bytes_peak = m->bytes_now;
-        return 0;
-    }
-    if (convert_rows(m, w, &s, 0, w->out, w->data) || make_stored(m, w, &s)) {
+    /* Synthetic weights (synth.c) are generated, not read: no stored form,
+     * no mapping to drop. */
+    int rc = m->ck ? convert_rows(m, w, &s, 0, w->out, w->data) || make_stored(m, w, &s)
+                   : fp4m_synth_fill(m, w, 0, w->out, w->data);
+    if (rc) {
         free(w->data);
         w->data = NULL;
         return -1;
     }
     /* Streaming: the converted copy is what we use; give the mapping's pages
      * back now rather than waiting for memory pressure. */
-    if (!m->opts.all_resident) {
+    if (m->ck && !m->opts.all_resident) {
         drop_pages(m, s.t->name, s.t);
         if (s.scale) drop_pages(m, s.scale->name, s.scale);
     }
