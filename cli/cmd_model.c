@@ -37,6 +37,7 @@ static const char k_help[] =
     "       fp4sim model run CONFIG --synthetic SEED --prompt-ids ID[,ID...] [options]\n"
     "       fp4sim model synth --config CONFIG.json --out DIR [--seed S] [--dtype D]\n"
     "                          [--input-amax A]\n"
+    "       fp4sim model rope DIR|config.json [--positions N] [--start P] [--rope-trig T]\n"
     "\n"
     "DeepSeek-V3 / R1 forward pass (docs/model.md).\n"
     "\n"
@@ -51,6 +52,10 @@ static const char k_help[] =
     "  --generate N           new tokens (default 0)\n"
     "  --precision P          f64 (default) or f32\n"
     "  --options O            reference (default) or transformers\n"
+    "  --rope-trig T          cos/sin of transformers' float32 RoPE tables: cr\n"
+    "                         (correctly rounded, default) or mkl (Intel MKL VML, what\n"
+    "                         torch's x86-64 wheels use; needs libmkl_rt at run time,\n"
+    "                         or its path in FP4SIM_MKL_LIB); with --options transformers\n"
     "  --policy P             linear-layer precision policy (docs/model.md): reference\n"
     "                         (default), bf16, fp8-block, modelopt-r1, modelopt-r1-v2,\n"
     "                         nvfp4-w4a16, nvfp4-all\n"
@@ -83,7 +88,12 @@ static const char k_help[] =
     "                         nvfp4-ct: compressed-tensors (linears but router and\n"
     "                         lm_head, compressed-tensors recipe)\n"
     "  --input-amax A         activation amax behind input_scale /\n"
-    "                         input_global_scale (no calibration; default 32)\n";
+    "                         input_global_scale (no calibration; default 32)\n"
+    "\n"
+    "rope: transformers' float32 RoPE table of a config, one line per position\n"
+    "  and frequency: pos, i, then angle, cos, sin as float32 bit patterns (hex)\n"
+    "  and decimals. --positions N (default 64), --start P (default 0),\n"
+    "  --rope-trig cr|mkl (default cr). tests/data/.../rope-mkl.txt was made so.\n";
 
 #define CMD "model"
 
@@ -220,6 +230,7 @@ typedef struct run_state {
     const char *policy, *engine, *wrecipe, *arecipe, *act_in, *out;
     bool synthetic, stream;
     uint64_t seed;
+    fp4m_trig trig;
 } run_state;
 
 static int run_positional(void *s, const char *arg) {
@@ -264,6 +275,8 @@ static int run_opt(void *s, const char *name, const char *v) {
         return cli_parse_uint(CMD " run", name, v, 0, UINT64_MAX, &st->seed);
     } else if (strcmp(name, "--stream") == 0) {
         st->stream = true;
+    } else if (strcmp(name, "--rope-trig") == 0) {
+        if (fp4m_trig_parse(v, &st->trig)) return cli_usage_error(CMD " run: %s", fp4_last_error());
     } else if (strcmp(name, "--trace") == 0) {
         st->trace_path = v;
     } else if (strcmp(name, "--logits") == 0) {
@@ -422,7 +435,7 @@ static int cmd_run(int argc, char **argv) {
         {"--engine", true, run_opt},     {"--weight-recipe", true, run_opt},
         {"--act-recipe", true, run_opt}, {"--act-in", true, run_opt},
         {"--out", true, run_opt},        {"--synthetic", true, run_opt},
-        {"--stream", false, run_opt},
+        {"--stream", false, run_opt},    {"--rope-trig", true, run_opt},
     };
     int rc = cli_parse(argc, argv, CMD " run", opts, sizeof opts / sizeof opts[0], &st,
                        run_positional);
@@ -436,6 +449,7 @@ static int cmd_run(int argc, char **argv) {
     if ((rc = parse_ids(st.ids_text, &prompt, &n_prompt)) != CLI_OK) return rc;
 
     fp4m_opts o = st.transformers ? fp4m_opts_transformers(st.prec) : fp4m_opts_reference(st.prec);
+    o.rope_trig = st.trig;
     o.all_resident = !(st.stream || st.synthetic);
 #ifdef __GLIBC__
     /* Streaming frees each layer's weights and allocates the next layer's of
@@ -1137,10 +1151,67 @@ static int cmd_synth(int argc, char **argv) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* rope                                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct rope_state {
+    const char *path;
+    uint64_t positions, start;
+    fp4m_trig trig;
+} rope_state;
+
+static int rope_positional(void *s, const char *arg) {
+    rope_state *st = s;
+    if (st->path) return cli_usage_error(CMD " rope: unexpected argument '%s'", arg);
+    st->path = arg;
+    return CLI_OK;
+}
+
+static int rope_opt(void *s, const char *name, const char *v) {
+    rope_state *st = s;
+    if (strcmp(name, "--positions") == 0)
+        return cli_parse_uint(CMD " rope", name, v, 1, 1u << 24, &st->positions);
+    if (strcmp(name, "--start") == 0) return cli_parse_uint(CMD " rope", name, v, 0, 1u << 30, &st->start);
+    if (fp4m_trig_parse(v, &st->trig)) return cli_usage_error(CMD " rope: %s", fp4_last_error());
+    return CLI_OK;
+}
+
+static int cmd_rope(int argc, char **argv) {
+    rope_state st = {.positions = 64};
+    static const cli_opt opts[] = {
+        {"--positions", true, rope_opt}, {"--start", true, rope_opt}, {"--rope-trig", true, rope_opt}};
+    int rc = cli_parse(argc, argv, CMD " rope", opts, sizeof opts / sizeof opts[0], &st,
+                       rope_positional);
+    if (rc == CLI_HELP) return fputs(k_help, stdout), CLI_OK;
+    if (rc != CLI_OK) return rc;
+    if (!st.path) return cli_usage_error(CMD " rope: missing DIR or config.json");
+    fp4m_config c;
+    if (fp4m_config_load(st.path, &c) != 0) return cli_fail(CMD " rope: %s", fp4_last_error());
+    fp4m_opts o = fp4m_opts_transformers(FP4M_F64);
+    o.rope_trig = st.trig;
+    const int64_t half = c.qk_rope_head_dim / 2, n = (int64_t)st.positions, m = n * half;
+    float *buf = malloc((size_t)(3 * m) * sizeof(float));
+    if (!buf) return cli_fail(CMD " rope: out of memory");
+    if (fp4m_rope_table_f32(&c, &o, (int64_t)st.start, n, buf, buf + m, buf + 2 * m) != 0) {
+        free(buf);
+        return cli_fail(CMD " rope: %s", fp4_last_error());
+    }
+    printf("# fp4sim model rope: transformers' float32 RoPE table, cos/sin source '%s'\n",
+           fp4m_trig_name(st.trig));
+    printf("# pos i angle_bits cos_bits sin_bits angle cos sin\n");
+    for (int64_t k = 0; k < m; k++)
+        printf("%lld %lld 0x%08x 0x%08x 0x%08x %.9g %.9g %.9g\n", (long long)(st.start + k / half),
+               (long long)(k % half), fp4_f32_bits(buf[k]), fp4_f32_bits(buf[m + k]),
+               fp4_f32_bits(buf[2 * m + k]), buf[k], buf[m + k], buf[2 * m + k]);
+    free(buf);
+    return CLI_OK;
+}
+
+/* ------------------------------------------------------------------------ */
 
 int cli_cmd_model(int argc, char **argv) {
     if (argc < 2)
-        return cli_usage_error(CMD ": missing subcommand (valid: info, run, synth, --help)");
+        return cli_usage_error(CMD ": missing subcommand (valid: info, run, synth, rope, --help)");
     const char *sub = argv[1];
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
         fputs(k_help, stdout);
@@ -1149,5 +1220,7 @@ int cli_cmd_model(int argc, char **argv) {
     if (strcmp(sub, "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (strcmp(sub, "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(sub, "synth") == 0) return cmd_synth(argc - 1, argv + 1);
-    return cli_usage_error(CMD ": unknown subcommand '%s' (valid: info, run, synth, --help)", sub);
+    if (strcmp(sub, "rope") == 0) return cmd_rope(argc - 1, argv + 1);
+    return cli_usage_error(CMD ": unknown subcommand '%s' (valid: info, run, synth, rope, --help)",
+                           sub);
 }

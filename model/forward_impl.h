@@ -137,9 +137,25 @@ static int rmsnorm(fwd *f, const real *x, int64_t rows, int64_t d, int64_t ld, c
 /* ---------------------------------------------------------------------------
  * RoPE (ds §2.5): interleaved pairs (x[2i], x[2i+1]) rotated by pos*f_i.
  * cos/sin are computed once per call for the call's positions, in double
- * or as transformers does in fp32, then rounded to the path precision;
- * cos_factor is transformers' attention_factor (1 for R1).
+ * or as transformers does in fp32 (fp4m_rope_table_f32, trig.c: angles
+ * RN32(pos * inv_freq), cos/sin from opts.rope_trig, times the attention
+ * factor in fp32), then widened to the path precision; cos_factor is
+ * transformers' attention_factor (1 for R1).
  * ------------------------------------------------------------------------- */
+
+static int rope_tables_f32(fwd *f, int64_t half) {
+    const int64_t m = f->n * half;
+    float *buf = malloc((size_t)(3 * m) * sizeof(float));
+    if (!buf) return fp4_fail("model: out of memory in RoPE");
+    float *th = buf, *c = buf + m, *s = buf + 2 * m;
+    int rc = fp4m_rope_table_f32(f->c, f->o, f->pos0, f->n, th, c, s);
+    for (int64_t k = 0; rc == 0 && k < m; k++) {
+        f->cos[k] = (real)c[k];
+        f->sin[k] = (real)s[k];
+    }
+    free(buf);
+    return rc;
+}
 
 static int rope_tables(fwd *f) {
     const int64_t half = f->c->qk_rope_head_dim / 2;
@@ -147,25 +163,13 @@ static int rope_tables(fwd *f) {
     f->cos = scratch(f, f->n * half);
     f->sin = scratch(f, f->n * half);
     if (!f->cos || !f->sin) return -1;
-    for (int64_t t = 0; t < f->n; t++) {
-        const int64_t p = f->pos0 + t;
+    if (f->o->rope_prec == FP4M_ROPE_F32) return rope_tables_f32(f, half);
+    for (int64_t t = 0; t < f->n; t++)
         for (int64_t i = 0; i < half; i++) {
-            if (f->o->rope_prec == FP4M_ROPE_F32) {
-                float th = (float)p * f->m->inv_freq_f32[i];
-                float c = cosf(th), s = sinf(th);
-                if (cf != 1.0) {
-                    c *= (float)cf;
-                    s *= (float)cf;
-                }
-                f->cos[t * half + i] = (real)c;
-                f->sin[t * half + i] = (real)s;
-            } else {
-                double th = (double)p * f->m->inv_freq_f64[i];
-                f->cos[t * half + i] = (real)(cos(th) * cf);
-                f->sin[t * half + i] = (real)(sin(th) * cf);
-            }
+            double th = (double)(f->pos0 + t) * f->m->inv_freq_f64[i];
+            f->cos[t * half + i] = (real)(cos(th) * cf);
+            f->sin[t * half + i] = (real)(sin(th) * cf);
         }
-    }
     return 0;
 }
 

@@ -90,6 +90,25 @@ typedef enum fp4m_rope_prec {
                           fp32 angles, with its own fp32 inv_freq formula) */
 } fp4m_rope_prec;
 void fp4m_rope_frequencies(const fp4m_config *c, fp4m_rope_prec p, double *out);
+
+/* Where FP4M_ROPE_F32's cos/sin come from (trig.c). transformers builds its
+ * float32 tables with torch's emb.cos()/sin(), whose bits depend on the
+ * torch build: x86-64 wheels call Intel MKL (VML, HA mode), which is what
+ * reproduces the fixture's float64 run bit for bit (docs/model.md). */
+typedef enum fp4m_trig {
+    FP4M_TRIG_CR = 0, /* correctly rounded (MPFR): the same bits on every machine */
+    FP4M_TRIG_MKL,    /* MKL vmsCos/vmsSin, VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE,
+                         loaded at run time (libmkl_rt, or the path in $FP4SIM_MKL_LIB);
+                         opening a model fails with a message where it is missing */
+    FP4M_TRIG_USER,   /* opts.trig_fn */
+} fp4m_trig;
+/* cos and sin of n float32 angles; returns 0, or non-zero to fail the forward. */
+typedef int (*fp4m_trig_fn)(void *ctx, const float *x, float *cos_out, float *sin_out, int64_t n);
+const char *fp4m_trig_name(fp4m_trig t);
+int fp4m_trig_parse(const char *s, fp4m_trig *out); /* "cr" | "mkl" */
+int fp4m_trig_mkl_available(void);                   /* 1 if libmkl_rt could be loaded */
+float fp4m_cosf_cr(float x);                         /* correctly rounded, RNE */
+float fp4m_sinf_cr(float x);
 void fp4m_yarn_range(const fp4m_config *c, double *low, double *high);
 
 /* Parameter and byte accounting for `fp4sim model info`. Storage kinds:
@@ -400,6 +419,9 @@ typedef struct fp4m_opts {
     fp4m_island router_prec;     /* router logits, sigmoid, top-k weights */
     fp4m_island softmax_prec;    /* attention softmax */
     fp4m_rope_prec rope_prec;
+    fp4m_trig rope_trig;  /* FP4M_ROPE_F32's cos/sin */
+    fp4m_trig_fn trig_fn; /* FP4M_TRIG_USER */
+    void *trig_ctx;
     fp4m_moe_order moe_order;
     fp4m_group_mask group_mask;
     fp4m_attn_form attn_form;
@@ -409,9 +431,9 @@ typedef struct fp4m_opts {
      * vectorised exp (Sleef_expf8_u10 in the softmax and the sigmoid, and
      * Sleef_expd4_u10 / expf8 in SiLU, torch_math.c) and torch.topk's output
      * order (which fixes the order of the top-k weight sum). Makes the
-     * RMSNorm and router islands bit-identical to the fixture; the softmax
-     * is closer but not exact (docs/model.md). false: sequential sums, the C
-     * library's exp, our descending top-k. */
+     * RMSNorm, router and softmax islands bit-identical to the fixture (the
+     * softmax given MKL's RoPE table, rope_trig; docs/model.md). false:
+     * sequential sums, the C library's exp, our descending top-k. */
     bool torch_order;
     /* Keep every layer's weights after use (true) or stream: load a layer's
      * tensors (and only the routed experts a batch hits) just before use,
@@ -424,6 +446,12 @@ typedef struct fp4m_opts {
 
 fp4m_opts fp4m_opts_reference(fp4m_prec prec);
 fp4m_opts fp4m_opts_transformers(fp4m_prec prec);
+
+/* transformers' float32 table for positions pos0 .. pos0+n-1, [n][rope/2]
+ * each: angles RN32(pos * inv_freq) and cos/sin (opts->rope_trig, times the
+ * attention factor). What the FP4M_ROPE_F32 forward uses. */
+int fp4m_rope_table_f32(const fp4m_config *c, const fp4m_opts *o, int64_t pos0, int64_t n,
+                        float *theta, float *cos_out, float *sin_out);
 
 /* ---------------------------------------------------------------------------
  * Model: weights, KV cache, forward, generation

@@ -94,7 +94,6 @@ void fp4m_close(fp4m_model *m) {
         }
     free(m->cache);
     free(m->inv_freq_f64);
-    free(m->inv_freq_f32);
     fp4_st_ckpt_close(m->ck);
     free(m);
 }

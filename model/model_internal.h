@@ -70,7 +70,6 @@ struct fp4m_model {
     int64_t cache_len, cache_cap;
     /* RoPE inverse frequencies (qk_rope/2): double and transformers' fp32. */
     double *inv_freq_f64;
-    float *inv_freq_f32;
     double softmax_scale, cos_factor;
     int64_t bytes_now, bytes_peak;
     /* hf_quant_config.json / quantization_config of the checkpoint directory
@@ -119,10 +118,10 @@ float fp4m_sum_f32_torch(const float *x, int64_t n);
  * not read from the kernel): 16 lanes (lane = index mod 16, sequential; the
  * same as two 8-lane accumulators taking alternate vectors), then the tree
  * l[i] + l[i+8], l[i] + l[i+4], l[i] + l[i+2], l0 + l1 (vec::reduce_all on
- * AVX-512 Vectorized<float>). Teacher-forced it
- * leaves 4827 of the fixture's 33280 non-zero probabilities different,
- * the AVX2 vec::reduce_all order (8 lanes, then the lane tree) 8671
- * (docs/model.md). Lanes are filled in index order,
+ * AVX-512 Vectorized<float>). With MKL's RoPE table it reproduces all of
+ * the fixture's 33280 non-zero probabilities; the AVX2 vec::reduce_all
+ * order (8 lanes, then the lane tree) does not (docs/model.md). Lanes are
+ * filled in index order,
  * so trailing masked zeros do not change the result. */
 float fp4m_sum_f32_lanes16(const float *x, int64_t n);
 /* Sequential float sum. */
@@ -134,6 +133,9 @@ float fp4m_sum_f32_seq(const float *x, int64_t n);
  * float64 SiLU). Used only where the options select torch's kernels
  * (torch_order; docs/model.md). */
 float fp4m_torch_expf(float x);
+/* trig.c: validates opts' RoPE trig source at open; cos/sin of n angles. */
+int fp4m_trig_check(const fp4m_opts *o);
+int fp4m_trig_f32(const fp4m_opts *o, const float *x, float *c, float *s, int64_t n);
 double fp4m_torch_exp(double x);
 /* Indices of torch.topk(v[0..n), k, sorted=False) on CPU, in torch's output
  * order (libstdc++ nth_element / partial_sort as TopKImpl.h calls them). */
@@ -144,7 +146,8 @@ void fp4m_topk_torch(const double *v, int64_t n, int64_t k, int64_t *idx);
 double fp4m_dot_f64(const double *x, const double *w, int64_t k);
 float fp4m_dot_f32(const float *x, const float *w, int64_t k);
 
-/* Fills inv_freq_f64 / inv_freq_f32 (ds §2.5; transformers' fp32 formulas). */
+/* Fills inv_freq_f64 (ds §2.5), the softmax scale and the cos factor; checks
+ * the RoPE trig source (trig.c). The fp32 tables: fp4m_rope_table_f32. */
 int fp4m_rope_init(fp4m_model *m);
 
 /* Precision-specific forwards (forward_f64.c, forward_f32.c). */

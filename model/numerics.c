@@ -182,12 +182,11 @@ void fp4m_rope_frequencies(const fp4m_config *c, fp4m_rope_prec p, double *out) 
 }
 
 int fp4m_rope_init(fp4m_model *m) {
+    if (fp4m_trig_check(&m->opts)) return -1;
     const int64_t half = m->cfg.qk_rope_head_dim / 2;
     m->inv_freq_f64 = malloc((size_t)half * sizeof(double));
-    m->inv_freq_f32 = malloc((size_t)half * sizeof(float));
-    if (!m->inv_freq_f64 || !m->inv_freq_f32) return fp4_fail("model: out of memory");
+    if (!m->inv_freq_f64) return fp4_fail("model: out of memory");
     inv_freq_f64(&m->cfg, m->inv_freq_f64);
-    inv_freq_f32(&m->cfg, m->inv_freq_f32);
     m->softmax_scale = fp4m_softmax_scale(&m->cfg);
     m->cos_factor = fp4m_rope_cos_factor(&m->cfg);
     return 0;
