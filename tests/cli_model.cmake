@@ -268,6 +268,27 @@ fp4_cli_test(model_run_text text
              ARGS model run ${FP4_MODEL_FIXTURE} --prompt-ids ${FP4_MODEL_PROMPT} --generate 3
              REGEX "generated \\(3\\): [0-9]+ [0-9]+ [0-9]+\ntop-5 logits at position 17:\n")
 
+# RoPE tables: correctly rounded by default. cos(1) and sin(1) rounded to
+# float32 (0x3f0a5140, 0x3f576aa4) are from Python's math.cos/sin (double,
+# correctly rounded here) packed with struct; MKL's cos(1) is 0x3f0a5141.
+fp4_cli_test(model_rope_cr text ARGS model rope ${FP4_MODEL_FIXTURE} --positions 2
+             REGEX "\n0 0 0x00000000 0x3f800000 0x00000000 [^\n]*\n(.*\n)?1 0 0x3f800000 0x3f0a5140 0x3f576aa4 ")
+fp4_cli_test(model_run_rope_cr json
+             ARGS model run ${FP4_MODEL_FIXTURE} --prompt-ids 1,2,3 --options transformers
+                  --rope-trig cr --json
+             CHECKS "top5.#=5")
+# MKL missing: a message naming FP4SIM_MKL_LIB, exit 1.
+add_test(NAME cli_model_rope_nomkl
+         COMMAND ${CMAKE_COMMAND} -E env FP4SIM_MKL_LIB=${CMAKE_CURRENT_BINARY_DIR}/no-libmkl.so
+                 $<TARGET_FILE:fp4sim> model rope ${FP4_MODEL_FIXTURE} --rope-trig mkl)
+set_tests_properties(cli_model_rope_nomkl PROPERTIES LABELS unit WILL_FAIL TRUE)
+add_test(NAME cli_model_rope_nomkl_msg
+         COMMAND ${CMAKE_COMMAND} -E env FP4SIM_MKL_LIB=${CMAKE_CURRENT_BINARY_DIR}/no-libmkl.so
+                 $<TARGET_FILE:fp4sim> model run ${FP4_MODEL_FIXTURE} --prompt-ids 1
+                 --options transformers --rope-trig mkl)
+set_tests_properties(cli_model_rope_nomkl_msg PROPERTIES LABELS unit
+                     PASS_REGULAR_EXPRESSION "^fp4sim: model run: model: RoPE trig 'mkl' needs Intel MKL's libmkl_rt .*FP4SIM_MKL_LIB")
+
 foreach(mode trace synth synthq)
   add_test(NAME cli_model_${mode}
            COMMAND ${CMAKE_COMMAND} -DFP4SIM=$<TARGET_FILE:fp4sim> -DMODE=${mode}
@@ -310,7 +331,9 @@ set(bad_engine model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --policy modelopt-r
 set(bad_act_in model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --policy modelopt-r1 --act-in f16)
 set(bad_act_recipe model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --policy modelopt-r1 --act-recipe mxfp4)
 set(bad_synthetic_seed model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --synthetic x)
-foreach(case engine act_in act_recipe synthetic_seed)
+set(bad_rope_trig model run ${FP4_MODEL_FIXTURE} --prompt-ids 1 --rope-trig libm)
+set(bad_rope_positions model rope ${FP4_MODEL_FIXTURE} --positions 0)
+foreach(case engine act_in act_recipe synthetic_seed rope_trig rope_positions)
   fp4_cli_test(model_bad_${case} usage ARGS ${bad_${case}})
 endforeach()
 foreach(case missing_dir precision options policy ids id_range no_ids huge_synth synth_dtype

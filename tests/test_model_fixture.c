@@ -11,20 +11,23 @@
  * float32 values). fp4m_opts_transformers(FP4M_F64) reproduces those FP32
  * islands with torch's CPU kernels (torch_order): RMSNorm with torch's
  * summation order, the router's fp32 GEMM as an fma chain, its sigmoid with
- * SLEEF's expf, the top-k weights summed in torch.topk's slot order - all bit
- * for bit - and its float64 GEMM splits K into blocks of 256
- * (fp4m_gemm_torch), which makes the dense MLP bit-identical. The softmax is
- * not: with SLEEF's expf and the 16-lane sum about 15% of the non-zero
- * probabilities still differ by 1-2 float32 ulps (docs/model.md lists what
- * was ruled out), and the MoE combine order is not found (<= 5.2e-16).
- * So the FP64 path is checked two ways:
- *   1. teacher forcing: every traced tensor is compared with the fixture and
- *      then replaced by it, so each op is judged on its own inputs. Every
- *      tensor but the probabilities and the MoE layers' mlp output must be
- *      bit-identical; those MoE outputs agree to 1e-12 (measured 5.2e-16),
- *      the probabilities to two float32 ulps of 1 (2^-22).
- *   2. free running: the whole forward from the token ids; the softmax's
- *      1-ulp differences propagate (measured 6.6e-7), bound 2e-6.
+ * SLEEF's expf, the top-k weights summed in torch.topk's slot order, the
+ * softmax with SLEEF's expf and a 16-lane sum - and its float64 GEMM splits
+ * K into blocks of 256 (fp4m_gemm_torch). What is left is the RoPE table's
+ * cos/sin, which torch's x86-64 wheels take from Intel MKL (model/trig.c):
+ *   1. With the table MKL gives for the fixture's angles
+ *      (tests/data/rope-mkl-tiny.txt, recorded once with `fp4sim model rope
+ *      --rope-trig mkl`; input, not expected values), the FP64 path matches
+ *      the float64 recording to <= 1e-12 at every op, teacher-forced and
+ *      free running: every probability, router output, norm and logit bit
+ *      for bit; only the MoE layers' mlp output (and the layer output after
+ *      it) differs, <= 5.2e-16, because torch's dgemm picks other kernels for
+ *      experts that get few rows (docs/model.md).
+ *   2. With the default, correctly rounded cos/sin, 4453 of the 33280
+ *      non-zero probabilities differ by 1-2 float32 ulps: teacher-forced
+ *      probabilities within 2^-22, free running within 2e-6.
+ * Teacher forcing: every traced tensor is compared with the fixture and then
+ * replaced by it, so each op is judged on its own inputs.
  * The FP32 path runs free against f32.* (bound 1e-5). Routing decisions
  * (expert sets per token) must be identical in every run, and with torch's
  * orders the top-k slot order must be torch.topk's. */
@@ -37,8 +40,8 @@ static const char *op_of(const char *name) {
     return strncmp(name, "layers.", 7) ? name : strchr(name + 7, '.') + 1;
 }
 
-/* The attention probabilities: the one FP32 island not reproduced bit for
- * bit. Every other traced op, once its inputs are forced, is determined up to
+/* The attention probabilities: bit for bit only with MKL's RoPE table.
+ * Every other traced op, once its inputs are forced, is determined up to
  * float64 rounding or is a bit-exact FP32 island (router logits, top-k
  * weights, RMSNorm). */
 static int probs_op(const char *name) { return !strcmp(op_of(name), "self_attn.1"); }
@@ -67,6 +70,8 @@ static long differ_of(const tm_ctx *c, const char *name) {
         if (!strcmp(c->st[i].name, name)) return c->st[i].differ;
     return -1;
 }
+
+static tm_rope_table g_rope;
 
 static int run_full(const fp4m_opts *o, tm_ctx *c) {
     fp4m_model *m;
@@ -158,8 +163,36 @@ int main(void) {
     tm_print(&ref64, "FP64 path, reference options (pure float64) vs f64.*:");
     check_stats(&ref64, "reference f64", 5e-6, 5e-6, 0);
 
-    printf("worst rel: forced-f64 %.3e  free-f64 %.3e  free-f32 %.3e  reference-f64 %.3e\n",
-           worst(&forced), worst(&free64), worst(&free32), worst(&ref64));
+    /* transformers' RoPE table as torch's MKL builds compute it: the 1e-12
+     * criterion at every op, forced and free running. */
+    static tm_ctx mforced, mfree;
+    mforced.prefix = mfree.prefix = "f64.";
+    mforced.force = 1;
+    fp4m_opts mkl64 = hf64;
+    mkl64.rope_trig = FP4M_TRIG_USER;
+    mkl64.trig_fn = tm_rope_lookup;
+    mkl64.trig_ctx = &g_rope;
+    if (fp4t_check(tm_rope_load(FP4_MODEL_TEST_DATA "/rope-mkl-tiny.txt", &g_rope) == 0 &&
+                       g_rope.n == 512,
+                   "rope-mkl-tiny.txt: %d entries", g_rope.n)) {
+        run_full(&mkl64, &mforced);
+        tm_print(&mforced, "FP64 path, transformers options + MKL RoPE table, teacher-forced:");
+        check_stats(&mforced, "mkl forced f64", 1e-12, 0.0, 1);
+        check_exact(&mforced, "mkl forced f64");
+        fp4t_check(probs_differ(&mforced) == 0, "mkl forced f64: %ld probabilities differ",
+                   probs_differ(&mforced));
+        run_full(&mkl64, &mfree);
+        tm_print(&mfree, "FP64 path, transformers options + MKL RoPE table, free running:");
+        check_stats(&mfree, "mkl free f64", 1e-12, 0.0, 1);
+        fp4t_check(probs_differ(&mfree) == 0, "mkl free f64: %ld probabilities differ",
+                   probs_differ(&mfree));
+        fp4t_check(g_rope.lookups > 0, "the RoPE table was not used");
+    }
+
+    printf("worst rel: forced-f64 %.3e  free-f64 %.3e  free-f32 %.3e  reference-f64 %.3e  "
+           "mkl-forced-f64 %.3e  mkl-free-f64 %.3e\n",
+           worst(&forced), worst(&free64), worst(&free32), worst(&ref64), worst(&mforced),
+           worst(&mfree));
     /* Not a bound: how many of the 4 x 8320 non-zero probabilities differ
      * (docs/model.md compares the exps that were tried). */
     printf("forced f64: %ld probabilities differ from the fixture\n", probs_differ(&forced));
