@@ -19,63 +19,6 @@
 
 #ifndef FP4_MODEL_TEST_DATA
 #error "FP4_MODEL_TEST_DATA must name tests/data"
-/* ---------------------------------------------------------------------------
- * A recorded float32 RoPE table (tests/data/rope-mkl-tiny.txt, the output of
- * `fp4sim model rope`): angle, cos, sin bit patterns. tm_rope_lookup is an
- * fp4m_trig_fn (FP4M_TRIG_USER) that serves angles from it and fails on an
- * angle the table does not hold.
- * ------------------------------------------------------------------------- */
-
-#define TM_ROPE_MAX 4096
-
-typedef struct tm_rope_table {
-    uint32_t angle[TM_ROPE_MAX], cos[TM_ROPE_MAX], sin[TM_ROPE_MAX];
-    int n;
-    long lookups;
-} tm_rope_table;
-
-static inline int tm_rope_load(const char *path, tm_rope_table *t) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    char line[512];
-    t->n = 0;
-    t->lookups = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned a, c, s;
-        long long pos, i;
-        if (line[0] == '#') continue;
-        if (sscanf(line, "%lld %lld %x %x %x", &pos, &i, &a, &c, &s) != 5 || t->n == TM_ROPE_MAX) {
-            fclose(f);
-            return -1;
-        }
-        t->angle[t->n] = a, t->cos[t->n] = c, t->sin[t->n] = s;
-        t->n++;
-    }
-    fclose(f);
-    return t->n > 0 ? 0 : -1;
-}
-
-static inline float tm_bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline int tm_rope_lookup(void *ctx, const float *x, float *c, float *s, int64_t n) {
-    tm_rope_table *t = ctx;
-    for (int64_t k = 0; k < n; k++) {
-        uint32_t a;
-        memcpy(&a, &x[k], 4);
-        int j = 0;
-        while (j < t->n && t->angle[j] != a) j++;
-        if (j == t->n) return -1;
-        c[k] = tm_bits_f32(t->cos[j]);
-        s[k] = tm_bits_f32(t->sin[j]);
-        t->lookups++;
-    }
-    return 0;
-}
-
 #endif
 #define TINY_DIR FP4_MODEL_TEST_DATA "/hf-deepseek-v3-tiny"
 #define TINY_ACTS TINY_DIR "/activations.safetensors"
@@ -320,22 +263,15 @@ static inline int tm_rope_load(const char *path, tm_rope_table *t) {
     return t->n > 0 ? 0 : -1;
 }
 
-static inline float tm_bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static inline int tm_rope_lookup(void *ctx, const float *x, float *c, float *s, int64_t n) {
     tm_rope_table *t = ctx;
     for (int64_t k = 0; k < n; k++) {
-        uint32_t a;
-        memcpy(&a, &x[k], 4);
+        const uint32_t a = fp4t_f32_bits(x[k]);
         int j = 0;
         while (j < t->n && t->angle[j] != a) j++;
         if (j == t->n) return -1;
-        c[k] = tm_bits_f32(t->cos[j]);
-        s[k] = tm_bits_f32(t->sin[j]);
+        c[k] = fp4t_f32_from_bits(t->cos[j]);
+        s[k] = fp4t_f32_from_bits(t->sin[j]);
         t->lookups++;
     }
     return 0;
