@@ -93,7 +93,7 @@ static const char k_help[] =
     "rope: transformers' float32 RoPE table of a config, one line per position\n"
     "  and frequency: pos, i, then angle, cos, sin as float32 bit patterns (hex)\n"
     "  and decimals. --positions N (default 64), --start P (default 0),\n"
-    "  --rope-trig cr|mkl (default cr). tests/data/.../rope-mkl.txt was made so.\n";
+    "  --rope-trig cr|mkl (default cr). tests/data/rope-mkl-tiny.txt was made so.\n";
 
 #define CMD "model"
 

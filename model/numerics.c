@@ -181,6 +181,30 @@ void fp4m_rope_frequencies(const fp4m_config *c, fp4m_rope_prec p, double *out) 
     free(f);
 }
 
+/* transformers' float32 RoPE table for positions pos0 .. pos0+n-1:
+ * theta = RN32(pos * inv_freq_f32) (the K = 1 float32 matmul of
+ * DeepseekV3RotaryEmbedding), cos/sin from opts' source (trig.c), times the
+ * attention factor in float32 when it is not 1. */
+int fp4m_rope_table_f32(const fp4m_config *c, const fp4m_opts *o, int64_t pos0, int64_t n,
+                        float *theta, float *cos_out, float *sin_out) {
+    const int64_t half = c->qk_rope_head_dim / 2;
+    if (half < 1 || pos0 < 0 || n < 0) return fp4_fail("model: RoPE table: bad arguments");
+    float *fr = malloc((size_t)half * sizeof(float));
+    if (!fr) return fp4_fail("model: out of memory in RoPE");
+    inv_freq_f32(c, fr);
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < half; i++) theta[t * half + i] = (float)(pos0 + t) * fr[i];
+    free(fr);
+    if (fp4m_trig_f32(o, theta, cos_out, sin_out, n * half)) return -1;
+    const double cf = fp4m_rope_cos_factor(c);
+    if (cf != 1.0)
+        for (int64_t k = 0; k < n * half; k++) {
+            cos_out[k] *= (float)cf;
+            sin_out[k] *= (float)cf;
+        }
+    return 0;
+}
+
 int fp4m_rope_init(fp4m_model *m) {
     if (fp4m_trig_check(&m->opts)) return -1;
     const int64_t half = m->cfg.qk_rope_head_dim / 2;
