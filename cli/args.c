@@ -42,6 +42,22 @@ int cli_fail(const char *fmt, ...) {
     return CLI_FAIL;
 }
 
+int cli_lib_error(const char *fmt, ...) {
+    char prefix[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    const char *msg = fp4_last_error();
+    if (!msg[0]) {
+        cli_fail("%s: failed without a message (a bug: please report it)", prefix);
+        return CLI_FAIL;
+    }
+    if (prefix[0]) cli_fail("%s: %s", prefix, msg);
+    else cli_fail("%s", msg);
+    return fp4_last_error_kind() == FP4_ERR_INPUT ? CLI_USAGE : CLI_FAIL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Option walker                                                             */
 /* ------------------------------------------------------------------------ */

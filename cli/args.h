@@ -23,6 +23,11 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same wording, for internal failures (out of memory, library errors):
  * returns CLI_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A library call failed: prints "fp4sim: <fmt>: <fp4_last_error()>" as one
+ * line and returns the exit status its kind calls for (docs/cli.md): 2 for
+ * bad input or arguments (FP4_ERR_INPUT), 1 for everything else (I/O, out of
+ * memory, unsupported, internal). The one mapping of errors to exit codes. */
+int cli_lib_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One option of a subcommand. apply() receives the command's state, the
  * option name as written in the table and its value (NULL for flags); it

@@ -7,7 +7,6 @@
 #include "fp4io.h"
 #include "render.h"
 
-#include <Random123/philox.h>
 #include <math.h>
 #include <omp.h>
 #include <openssl/evp.h>
@@ -168,10 +167,9 @@ static const cli_opt k_opts[] = {
 /* Inputs                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static philox4x32_ctr_t rand4(uint64_t seed, uint32_t stream, uint64_t i) {
-    philox4x32_key_t key = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
-    philox4x32_ctr_t ctr = {{(uint32_t)i, (uint32_t)(i >> 32), stream, 0}};
-    return philox4x32(ctr, key);
+/* Word 0 of Philox at (seed, stream, element i): fp4rng.h's frozen GEMM streams. */
+static uint32_t rand32(uint64_t seed, uint32_t stream, uint64_t i) {
+    return fp4_rand32(seed, stream, FP4_RNG_SUB_PLAIN, i);
 }
 
 /* Streams: 0/1 codes/scales of A, 2/3 of B, 4 C. Code byte i = low byte of
@@ -183,9 +181,9 @@ static int generate_operand(operand *op, uint64_t seed, uint32_t stream, int64_t
     op->codes = malloc(nc ? nc : 1);
     op->scales = malloc(ns ? ns : 1);
     if (!op->codes || !op->scales) return cli_fail("gemm: out of memory");
-    for (size_t i = 0; i < nc; i++) op->codes[i] = (uint8_t)rand4(seed, stream, i).v[0];
+    for (size_t i = 0; i < nc; i++) op->codes[i] = (uint8_t)rand32(seed, stream, i);
     for (size_t i = 0; i < ns; i++)
-        op->scales[i] = (uint8_t)(0x30 + rand4(seed, stream + 1, i).v[0] % 16);
+        op->scales[i] = (uint8_t)(0x30 + rand32(seed, stream + 1, i) % 16);
     op->mat = (fp4_nvfp4_matrix){rows, k, op->codes, op->scales, 1.0f};
     return CLI_OK;
 }
@@ -202,7 +200,7 @@ static int load_operand(operand *op, const char *which, const char *path, const 
                         fp4_st_file **fout) {
     fp4_st_file *f = NULL;
     if (fp4_st_open(path, &f) != FP4_ST_OK)
-        return cli_usage_error("gemm: %s: %s", which, fp4_st_errmsg());
+        return cli_lib_error("gemm: %s", which);
     *fout = f;
     char n_codes[512], n_scales[512], n_global[512];
     if (prefix) {
@@ -254,7 +252,7 @@ static int load_operand(operand *op, const char *which, const char *path, const 
 static int load_c(const char *path, int64_t m, int64_t n, float **c) {
     fp4_st_file *f = NULL;
     if (fp4_st_open(path, &f) != FP4_ST_OK)
-        return cli_usage_error("gemm: --c: %s", fp4_st_errmsg());
+        return cli_lib_error("gemm: --c");
     const fp4_st_tensor *t = fp4_st_find(f, "C");
     int rc = CLI_OK;
     if (!t) rc = cli_usage_error("gemm: --c: %s has no tensor 'C'", path);
@@ -363,7 +361,7 @@ static int write_d(const gemm_state *st, const void *d, int64_t m, int64_t n, si
         w = NULL;
     }
     fp4_st_writer_abort(w);
-    return s == FP4_ST_OK ? CLI_OK : cli_usage_error("gemm: --out: %s", fp4_st_errmsg());
+    return s == FP4_ST_OK ? CLI_OK : cli_lib_error("gemm: --out");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -388,8 +386,8 @@ static int run(gemm_state *st) {
         if (st->k % 16 != 0)
             rc = cli_usage_error("gemm: --k %llu is not a multiple of 16",
                                  (unsigned long long)st->k);
-        if (rc == CLI_OK) rc = generate_operand(&a, st->seed, 0, (int64_t)st->m, (int64_t)st->k);
-        if (rc == CLI_OK) rc = generate_operand(&b, st->seed, 2, (int64_t)st->n, (int64_t)st->k);
+        if (rc == CLI_OK) rc = generate_operand(&a, st->seed, FP4_RNG_GEMM_A, (int64_t)st->m, (int64_t)st->k);
+        if (rc == CLI_OK) rc = generate_operand(&b, st->seed, FP4_RNG_GEMM_B, (int64_t)st->n, (int64_t)st->k);
     }
     r.m = a.mat.rows;
     r.n = b.mat.rows;
@@ -403,7 +401,7 @@ static int run(gemm_state *st) {
             c = malloc((size_t)(r.m * r.n) * sizeof *c + 1);
             if (!c) rc = cli_fail("gemm: out of memory");
             for (int64_t i = 0; c && i < r.m * r.n; i++)
-                c[i] = (float)(rand4(st->seed, 4, (uint64_t)i).v[0] >> 8) * 0x1p-23f - 1.0f;
+                c[i] = (float)(rand32(st->seed, FP4_RNG_GEMM_C, (uint64_t)i) >> 8) * 0x1p-23f - 1.0f;
         }
     }
     size_t width = st->opts.out == FP4_FMT_F32 ? 4 : 2;
@@ -412,7 +410,7 @@ static int run(gemm_state *st) {
     if (rc == CLI_OK) {
         double t0 = omp_get_wtime();
         if (fp4_gemm_nvfp4(&a.mat, &b.mat, c, d, &st->opts) != 0)
-            rc = cli_usage_error("gemm: %s", fp4_last_error());
+            rc = cli_lib_error("gemm");
         r.seconds = omp_get_wtime() - t0;
         r.gmacs = r.seconds > 0 ? (double)r.m * (double)r.n * (double)r.k / r.seconds / 1e9 : 0;
     }

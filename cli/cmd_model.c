@@ -167,10 +167,10 @@ static int cmd_info(int argc, char **argv) {
     if (!path_exists(st.path)) return cli_usage_error(CMD " info: no such file or directory '%s'", st.path);
     fp4m_config c;
     if (fp4m_config_load(st.path, &c) != 0)
-        return cli_usage_error(CMD " info: %s", fp4_last_error());
+        return cli_lib_error(CMD " info");
     fp4m_quant_config q;
     if (fp4m_quant_config_load(st.path, &q) != 0)
-        return cli_usage_error(CMD " info: %s", fp4_last_error());
+        return cli_lib_error(CMD " info");
     if (!st.json) {
         fp4m_print_info(&c, stdout);
         fp4m_quant_config_print(&q, stdout);
@@ -276,7 +276,7 @@ static int run_opt(void *s, const char *name, const char *v) {
     } else if (strcmp(name, "--stream") == 0) {
         st->stream = true;
     } else if (strcmp(name, "--rope-trig") == 0) {
-        if (fp4m_trig_parse(v, &st->trig)) return cli_usage_error(CMD " run: %s", fp4_last_error());
+        if (fp4m_trig_parse(v, &st->trig)) return cli_lib_error(CMD " run");
     } else if (strcmp(name, "--trace") == 0) {
         st->trace_path = v;
     } else if (strcmp(name, "--logits") == 0) {
@@ -397,7 +397,7 @@ static int fmt_opt(const char *what, const char *v, fp4_format *f) {
 static int make_policy(const run_state *st, fp4m_policy *p, fp4m_gemm_backend **b) {
     *b = NULL;
     if (fp4m_policy_from_name(st->policy ? st->policy : "reference", p) != 0)
-        return cli_usage_error(CMD " run: --policy: %s", fp4_last_error());
+        return cli_lib_error(CMD " run: --policy");
     if (st->engine) snprintf(p->engine, sizeof p->engine, "%s", st->engine);
     if (st->wrecipe) snprintf(p->weight_recipe, sizeof p->weight_recipe, "%s", st->wrecipe);
     if (st->arecipe) snprintf(p->act_recipe, sizeof p->act_recipe, "%s", st->arecipe);
@@ -407,7 +407,7 @@ static int make_policy(const run_state *st, fp4m_policy *p, fp4m_gemm_backend **
     bool quantized = false;
     for (int c = 0; c < FP4M_LC_COUNT; c++) quantized |= p->fmt[c] != FP4M_Q_NATIVE;
     if (!quantized && !st->engine && !st->wrecipe && !st->arecipe) return CLI_OK;
-    if (fp4m_policy_backend_new(p, b) != 0) return cli_usage_error(CMD " run: %s", fp4_last_error());
+    if (fp4m_policy_backend_new(p, b) != 0) return cli_lib_error(CMD " run");
     return CLI_OK;
 }
 
@@ -476,14 +476,14 @@ static int cmd_run(int argc, char **argv) {
     fp4_st_writer *lw = NULL;
     if (st.trace_path) {
         if (fp4_st_writer_create(st.trace_path, &tc.w) != FP4_ST_OK) {
-            rc = cli_usage_error(CMD " run: --trace: %s", fp4_last_error());
+            rc = cli_lib_error(CMD " run: --trace");
             goto done;
         }
         o.trace = trace_cb;
         o.trace_ctx = &tc;
     }
     if (open_model(&st, &o, &m) != 0) {
-        rc = cli_usage_error(CMD " run: %s", fp4_last_error());
+        rc = cli_lib_error(CMD " run");
         goto done;
     }
     const int64_t V = fp4m_model_config(m)->vocab_size;
@@ -521,7 +521,7 @@ static int cmd_run(int argc, char **argv) {
         tc.w = NULL;
         if (tc.failed || fp4_st_writer_finish(w) != FP4_ST_OK) {
             if (tc.failed) fp4_st_writer_abort(w);
-            rc = cli_fail(CMD " run: --trace: %s", fp4_last_error());
+            rc = cli_lib_error(CMD " run: --trace");
             goto done;
         }
     }
@@ -534,13 +534,13 @@ static int cmd_run(int argc, char **argv) {
                               (n_prompt + n_new) * 8) != FP4_ST_OK) {
             fp4_st_writer_abort(lw);
             lw = NULL;
-            rc = cli_usage_error(CMD " run: --logits: %s", fp4_last_error());
+            rc = cli_lib_error(CMD " run: --logits");
             goto done;
         }
         fp4_st_writer *w = lw;
         lw = NULL;
         if (fp4_st_writer_finish(w) != FP4_ST_OK) {
-            rc = cli_usage_error(CMD " run: --logits: %s", fp4_last_error());
+            rc = cli_lib_error(CMD " run: --logits");
             goto done;
         }
     }
@@ -600,7 +600,7 @@ static int cmd_run(int argc, char **argv) {
     }
     goto done;
 fwd_fail:
-    rc = cli_fail(CMD " run: %s", fp4_last_error());
+    rc = cli_lib_error(CMD " run");
 done:
     fp4_st_writer_abort(tc.w);
     fp4_st_writer_abort(lw);
@@ -772,7 +772,7 @@ static int syn_put(syn_ctx *x, const char *name, fp4_st_dtype dt, int32_t ndim, 
                    int64_t d1, const void *data, int64_t nbytes) {
     int64_t shape[2] = {d0, d1};
     if (fp4_st_writer_add_copy(x->w, name, dt, ndim, shape, data, nbytes) != FP4_ST_OK)
-        return cli_fail(CMD " synth: %s", fp4_last_error());
+        return cli_lib_error(CMD " synth");
     return CLI_OK;
 }
 
@@ -870,7 +870,7 @@ static int syn_write_nvfp4(syn_ctx *x, const syn_tensor *s, const float *v) {
         rc = syn_modelopt_amax(x, s, bf, &o.amax);
     }
     if (rc == CLI_OK && fp4_quantize(x->recipe, FP4_FMT_BF16, bf, s->out, s->in, &o, &q) != 0)
-        rc = cli_fail(CMD " synth: '%s': %s", s->name, fp4_last_error());
+        rc = cli_lib_error(CMD " synth: '%s'", s->name);
     free(bf);
     if (rc != CLI_OK) return rc;
     char stem[160], n1[192], n2[192], n3[192], n4[192];
@@ -904,7 +904,7 @@ static int syn_input_global(syn_ctx *x) {
     o.amax = x->input_amax;
     fp4_qtensor q;
     if (fp4_quantize(x->recipe, FP4_FMT_BF16, blk, 1, 16, &o, &q) != 0)
-        return cli_fail(CMD " synth: input scale: %s", fp4_last_error());
+        return cli_lib_error(CMD " synth: input scale");
     x->input_global = q.global_stored;
     fp4_qtensor_free(&q);
     return CLI_OK;
@@ -1079,7 +1079,7 @@ static int syn_metadata(const synth_state *st, const syn_ctx *x) {
         fp4_st_writer_set_metadata(w, "fp4sim.synth.dtype", k_syn_dtypes[st->dtype]) != FP4_ST_OK ||
         fp4_st_writer_set_metadata(w, "fp4sim.synth.recipe", recipe) != FP4_ST_OK ||
         (x->recipe && fp4_st_writer_set_metadata(w, "fp4sim.synth.input_amax", amax) != FP4_ST_OK))
-        return cli_fail(CMD " synth: %s", fp4_last_error());
+        return cli_lib_error(CMD " synth");
     return CLI_OK;
 }
 
@@ -1091,13 +1091,13 @@ static int syn_write_model(const synth_state *st, const fp4m_config *c, syn_ctx 
     int rc = synth_tensors(c, &l) != 0 ? cli_fail(CMD " synth: out of memory") : CLI_OK;
     if (rc == CLI_OK && x->recipe) rc = syn_input_global(x);
     if (rc == CLI_OK && fp4_st_writer_create(path, &x->w) != FP4_ST_OK)
-        rc = cli_usage_error(CMD " synth: %s", fp4_last_error());
+        rc = cli_lib_error(CMD " synth");
     if (rc == CLI_OK) rc = syn_metadata(st, x);
     for (int64_t t = 0; rc == CLI_OK && t < l.n; t++) rc = syn_write_one(x, &l.t[t]);
     fp4_st_writer *w = x->w;
     x->w = NULL;
     if (rc != CLI_OK) fp4_st_writer_abort(w);
-    else if (fp4_st_writer_finish(w) != FP4_ST_OK) rc = cli_usage_error(CMD " synth: %s", fp4_last_error());
+    else if (fp4_st_writer_finish(w) != FP4_ST_OK) rc = cli_lib_error(CMD " synth");
     if (rc == CLI_OK)
         printf("wrote %s: %" PRId64 " tensors (%s, seed %" PRIu64 ") + config.json%s\n", path, l.n,
                k_syn_dtypes[st->dtype], st->seed,
@@ -1122,7 +1122,7 @@ static int cmd_synth(int argc, char **argv) {
         return cli_usage_error(CMD " synth: no such file or directory '%s'", st.config);
     fp4m_config c;
     if (fp4m_config_load(st.config, &c) != 0)
-        return cli_usage_error(CMD " synth: %s", fp4_last_error());
+        return cli_lib_error(CMD " synth");
     fp4m_counts total, active;
     fp4m_count_model(&c, &total, &active);
     if (total.params > 2000000000LL)
@@ -1140,7 +1140,7 @@ static int cmd_synth(int argc, char **argv) {
     if ((st.dtype == SD_NVFP4_MO || st.dtype == SD_NVFP4_CT) &&
         fp4_qrecipe_from_name(st.dtype == SD_NVFP4_MO ? "modelopt" : "compressed-tensors",
                               &x.recipe) != 0)
-        rc = cli_fail(CMD " synth: %s", fp4_last_error());
+        rc = cli_lib_error(CMD " synth");
     else if (mkdir(st.out, 0777) != 0 && errno != EEXIST)
         rc = cli_usage_error(CMD " synth: cannot create '%s': %s", st.out, strerror(errno));
     else
@@ -1172,7 +1172,7 @@ static int rope_opt(void *s, const char *name, const char *v) {
     if (strcmp(name, "--positions") == 0)
         return cli_parse_uint(CMD " rope", name, v, 1, 1u << 24, &st->positions);
     if (strcmp(name, "--start") == 0) return cli_parse_uint(CMD " rope", name, v, 0, 1u << 30, &st->start);
-    if (fp4m_trig_parse(v, &st->trig)) return cli_usage_error(CMD " rope: %s", fp4_last_error());
+    if (fp4m_trig_parse(v, &st->trig)) return cli_lib_error(CMD " rope");
     return CLI_OK;
 }
 
@@ -1186,7 +1186,7 @@ static int cmd_rope(int argc, char **argv) {
     if (rc != CLI_OK) return rc;
     if (!st.path) return cli_usage_error(CMD " rope: missing DIR or config.json");
     fp4m_config c;
-    if (fp4m_config_load(st.path, &c) != 0) return cli_fail(CMD " rope: %s", fp4_last_error());
+    if (fp4m_config_load(st.path, &c) != 0) return cli_lib_error(CMD " rope");
     fp4m_opts o = fp4m_opts_transformers(FP4M_F64);
     o.rope_trig = st.trig;
     const int64_t half = c.qk_rope_head_dim / 2, n = (int64_t)st.positions, m = n * half;
@@ -1194,7 +1194,7 @@ static int cmd_rope(int argc, char **argv) {
     if (!buf) return cli_fail(CMD " rope: out of memory");
     if (fp4m_rope_table_f32(&c, &o, (int64_t)st.start, n, buf, buf + m, buf + 2 * m) != 0) {
         free(buf);
-        return cli_fail(CMD " rope: %s", fp4_last_error());
+        return cli_lib_error(CMD " rope");
     }
     printf("# fp4sim model rope: transformers' float32 RoPE table, cos/sin source '%s'\n",
            fp4m_trig_name(st.trig));

@@ -89,7 +89,7 @@ static int gpu_run(void *ctx, const fp4emu_probe_instr *ins, const fp4emu_probe_
     const fp4k_probe_instr ki = fp4k_probe_find(ins->name);
     if (ki == FP4K_PROBE_COUNT) return fp4_fail("probe: kernels/ has no probe for %s", ins->name);
     const fp4k_probe_req req = {ki, b->tiles, b->a, b->b, b->sa, b->sb, b->c};
-    return fp4k_probe_mma(&req, d) == FP4K_OK ? 0 : fp4_fail("%s", fp4k_last_error());
+    return fp4k_probe_mma(&req, d) == FP4K_OK ? 0 : -1;
 }
 
 static int gpu_target(fp4emu_probe_target *t) {
@@ -100,7 +100,7 @@ static int gpu_target(fp4emu_probe_target *t) {
     if (fp4k_device_count() == 0)
         return cli_fail("probe: no CUDA GPU is visible; use --simulate PRESET to probe a model");
     fp4k_device_info di;
-    if (fp4k_get_device_info(0, &di) != FP4K_OK) return cli_fail("probe: %s", fp4k_last_error());
+    if (fp4k_get_device_info(0, &di) != FP4K_OK) return cli_lib_error("probe");
     memset(t, 0, sizeof *t);
     t->run = gpu_run;
     snprintf(t->device, sizeof t->device, "%s", di.name);
@@ -135,7 +135,7 @@ static int pick_instrs(const probe_state *st, const fp4emu_probe_target *t, cons
     l->n = 0;
     if (st->instr && strcmp(st->instr, "all") != 0) {
         const fp4emu_probe_instr *ins = fp4emu_probe_instr_get(st->instr);
-        if (!ins) return cli_usage_error("%s", fp4_last_error());
+        if (!ins) return cli_lib_error("probe");
         if (sim && !model_fits(sim, ins))
             return cli_usage_error(
                 "probe: the --simulate model (k=%d, %s) cannot stand for %s (k=%d, %s)", sim->k,
@@ -221,7 +221,7 @@ static int save_cases(const probe_state *st, const fp4emu_probe_result *r, int n
         snprintf(path, sizeof path, "%s%s", st->out ? st->out : "probe",
                  st->out ? ".failing.json" : "-failing.json");
     char *json = fp4emu_probe_cases_json(r, n);
-    if (!json) return cli_fail("probe: %s", fp4_last_error());
+    if (!json) return cli_lib_error("probe");
     int rc = write_text(path, json);
     free(json);
     if (rc == CLI_OK) fprintf(st->json ? stderr : stdout, "failing cases saved to %s\n", path);
@@ -238,7 +238,7 @@ static int report(const probe_state *st, const fp4emu_probe_target *t, const fp4
     }
     char *json = fp4emu_probe_fingerprint(t, o, r, n, sass);
     for (int i = 0; i < n; i++) free(owned[i]);
-    if (!json) return cli_fail("probe: %s", fp4_last_error());
+    if (!json) return cli_lib_error("probe");
     int rc = st->out ? write_text(st->out, json) : CLI_OK;
     if (st->json && rc == CLI_OK) rc = puts(json) < 0 ? CLI_FAIL : CLI_OK;
     free(json);
@@ -263,7 +263,7 @@ static int run_all(const probe_state *st, const fp4emu_probe_target *t, const in
         printf("device: %s (compute capability %d.%d)\n", t->device, t->cc_major, t->cc_minor);
     for (; done < l->n; done++) {
         if (fp4emu_probe_run(l->v[done], t, &o, &r[done])) {
-            rc = cli_fail("probe: %s: %s", l->v[done]->name, fp4_last_error());
+            rc = cli_lib_error("probe: %s", l->v[done]->name);
             break;
         }
         if (!st->json) fp4emu_probe_print(stdout, &r[done]);
@@ -292,10 +292,10 @@ static int cmd_main(int argc, char **argv) {
     fp4emu_probe_target t;
     if (st.simulate) {
         if (fp4emu_model_parse(st.simulate, &sim))
-            return cli_usage_error("probe: --simulate: %s", fp4_last_error());
+            return cli_lib_error("probe: --simulate");
         t = fp4emu_probe_target_model(&sim, st.simulate);
     } else if (st.instr && strcmp(st.instr, "all") && !fp4emu_probe_instr_get(st.instr)) {
-        return cli_usage_error("%s", fp4_last_error()); /* a bad name before any GPU question */
+        return cli_lib_error("probe"); /* a bad name before any GPU question */
     } else if ((rc = gpu_target(&t)) != CLI_OK) {
         return rc;
     }
@@ -327,7 +327,7 @@ static int cmd_rcp(int argc, char **argv) {
     if (!table) return cli_fail("probe rcp: out of memory");
     if (fp4k_probe_rcp(table, &s) != FP4K_OK) {
         free(table);
-        return cli_fail("probe rcp: %s", fp4k_last_error());
+        return cli_lib_error("probe rcp");
     }
     FILE *f = fopen(out, "wb");
     bool ok = f && fwrite(table, 1, FP4K_RCP_TABLE_BYTES, f) == FP4K_RCP_TABLE_BYTES;

@@ -279,8 +279,7 @@ static int quantize_one(const q_state *st, const fp4_st_tensor *t, const void *x
         o.amax = st->amax;
     }
     if (fp4_quantize(r, fmt, x, t->shape[0], t->shape[1], &o, q) != 0)
-        return cli_usage_error("quantize: tensor '%s', recipe %s: %s", t->name, r->name,
-                               fp4_last_error());
+        return cli_lib_error("quantize: tensor '%s', recipe %s", t->name, r->name);
     return CLI_OK;
 }
 
@@ -309,7 +308,7 @@ static int compute_stats(const fp4_st_tensor *t, const void *x, const fp4_qtenso
     if (!dq) return cli_fail("quantize: out of memory");
     if (fp4_qtensor_dequantize(q, dq) != 0) {
         free(dq);
-        return cli_fail("quantize: %s", fp4_last_error());
+        return cli_lib_error("quantize");
     }
     double num = 0, den = 0;
     for (int64_t r = 0; r < rows; r++)
@@ -518,7 +517,7 @@ static int add_quantized(fp4_st_writer *w, const fp4_st_tensor *t, const fp4_qte
         s = fp4_st_writer_add_copy(w, name, FP4_ST_F32, 0, NULL, &q->global_decode, 4);
     }
     free(name);
-    if (s != FP4_ST_OK) return cli_usage_error("quantize: %s", fp4_st_errmsg());
+    if (s != FP4_ST_OK) return cli_lib_error("quantize");
     return CLI_OK;
 }
 
@@ -527,7 +526,7 @@ static int add_quantized(fp4_st_writer *w, const fp4_st_tensor *t, const fp4_qte
 static int run(q_state *st) {
     fp4_st_file *f = NULL;
     if (fp4_st_open(st->in, &f) != FP4_ST_OK)
-        return cli_usage_error("quantize: %s", fp4_st_errmsg());
+        return cli_lib_error("quantize");
     const fp4_st_tensor **sel = NULL;
     q_tensor_result *res = NULL;
     fp4_qtensor *keep = NULL; /* --out: one per tensor, alive until the writer finishes */
@@ -582,12 +581,12 @@ static int run(q_state *st) {
             s = fp4_st_writer_set_metadata(w, "fp4sim_scale_layout",
                                            st->layout == FP4_SCALE_SWIZZLED ? "swizzled" : "linear");
         if (s == FP4_ST_OK) s = fp4_st_writer_set_metadata(w, "format", "pt");
-        if (s != FP4_ST_OK) rc = cli_usage_error("quantize: %s", fp4_st_errmsg());
+        if (s != FP4_ST_OK) rc = cli_lib_error("quantize");
         for (int64_t i = 0; rc == CLI_OK && i < n; i++) rc = add_quantized(w, sel[i], &keep[i]);
         if (rc == CLI_OK) {
             s = fp4_st_writer_finish(w);
             w = NULL;
-            if (s != FP4_ST_OK) rc = cli_usage_error("quantize: %s", fp4_st_errmsg());
+            if (s != FP4_ST_OK) rc = cli_lib_error("quantize");
         }
     }
     fp4_st_writer_abort(w);

@@ -13,7 +13,6 @@
  */
 #include "probe_internal.h"
 
-#include <Random123/philox.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------ */
@@ -37,10 +36,7 @@ static prng prng_make(uint64_t seed, int64_t tile) {
 
 static uint32_t prng_next(prng *r) {
     if (r->left == 0) {
-        philox4x32_ctr_t c = {{(uint32_t)r->ctr, (uint32_t)(r->ctr >> 32), r->stream, 0x50524F42u}};
-        philox4x32_key_t k = {{(uint32_t)r->seed, (uint32_t)(r->seed >> 32)}};
-        philox4x32_ctr_t v = philox4x32(c, k);
-        memcpy(r->buf, v.v, sizeof r->buf);
+        fp4_philox4x32(r->seed, r->stream, FP4_RNG_SUB_PROBE, r->ctr, r->buf);
         r->left = 4;
         r->ctr++;
     }

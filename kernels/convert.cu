@@ -9,19 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
-static thread_local char g_err[512];
-
 static fp4k_status cuda_fail(cudaError_t e, const char *what) {
-    snprintf(g_err, sizeof g_err, "%s: %s", what, cudaGetErrorString(e));
-    return FP4K_ERR_CUDA;
-}
-
-extern "C" const char *fp4k_last_error(void) { return g_err; }
-
-// The same buffer for the probe files (probe_common.cuh).
-char *fp4k_error_buffer(size_t *size) {
-    *size = sizeof g_err;
-    return g_err;
+    return fp4k_fail(FP4K_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
 }
 extern "C" int fp4k_built_with_cuda(void) { return 1; }
 
@@ -32,8 +21,10 @@ extern "C" int fp4k_device_count(void) {
 }
 
 extern "C" fp4k_status fp4k_get_device_info(int device, fp4k_device_info *out) {
-    if (!out || device < 0) return FP4K_ERR_ARG;
-    if (device >= fp4k_device_count()) return FP4K_ERR_NO_DEVICE;
+    if (!out || device < 0) return fp4k_fail(FP4K_ERR_ARG, "device info: bad argument");
+    if (device >= fp4k_device_count())
+        return fp4k_fail(FP4K_ERR_NO_DEVICE, "no CUDA device %d (found %d)", device,
+                         fp4k_device_count());
     cudaDeviceProp p;
     cudaError_t e = cudaGetDeviceProperties(&p, device);
     if (e != cudaSuccess) return cuda_fail(e, "cudaGetDeviceProperties");
@@ -67,9 +58,9 @@ __global__ void k_f32_to_e4m3(uint8_t *dst, const float *src, int64_t n) {
 
 template <typename Launch>
 static fp4k_status run_convert(uint8_t *dst, const float *src, int64_t n, Launch launch) {
-    if (n < 0 || (n > 0 && (!dst || !src))) return FP4K_ERR_ARG;
+    if (n < 0 || (n > 0 && (!dst || !src))) return fp4k_fail(FP4K_ERR_ARG, "convert: bad argument");
     if (n == 0) return FP4K_OK;
-    if (fp4k_device_count() == 0) return FP4K_ERR_NO_DEVICE;
+    if (fp4k_device_count() == 0) return fp4k_fail(FP4K_ERR_NO_DEVICE, "no CUDA device visible");
     float *d_src = nullptr;
     uint8_t *d_dst = nullptr;
     cudaError_t e = cudaMalloc(&d_src, (size_t)n * sizeof(float));

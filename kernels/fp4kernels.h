@@ -16,10 +16,10 @@ typedef enum fp4k_status {
     FP4K_OK = 0,
     FP4K_ERR_ARG = 1,       /* bad argument (null, negative size, ...) */
     FP4K_ERR_NO_DEVICE = 2, /* no CUDA device visible */
-    FP4K_ERR_CUDA = 3,      /* a CUDA call failed; see fp4k_last_error() */
+    FP4K_ERR_CUDA = 3,      /* a CUDA call failed; see fp4_last_error() */
     FP4K_ERR_NOT_BUILT = 4, /* fp4sim was configured without CUDA */
     FP4K_ERR_ARCH = 5       /* the instruction does not exist on this GPU (or was not
-                               compiled for it); fp4k_last_error() says which */
+                               compiled for it); fp4_last_error() says which */
 } fp4k_status;
 
 typedef struct fp4k_device_info {
@@ -36,8 +36,11 @@ int fp4k_built_with_cuda(void);
 /* Number of visible devices (0 without CUDA or GPU). */
 int fp4k_device_count(void);
 fp4k_status fp4k_get_device_info(int device, fp4k_device_info *out);
-/* One-line description of the last error in this thread. */
-const char *fp4k_last_error(void);
+/* Every status other than FP4K_OK leaves a one-line message in fp4sim's
+ * error channel, fp4_last_error() (fp4ref.h), with kind FP4_ERR_INPUT (bad
+ * argument), FP4_ERR_UNSUPPORTED (no device, not built, wrong architecture)
+ * or FP4_ERR_INTERNAL (a CUDA call failed). fp4k_fail sets it. */
+fp4k_status fp4k_fail(fp4k_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* FP32 -> E2M1 / E4M3 with RNE + satfinite on the GPU (host buffers in and
  * out; one unpacked code per byte). On sm_100a/sm_120a this is the hardware

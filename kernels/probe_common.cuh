@@ -75,8 +75,7 @@ const void *fp4k_probe_kernel_sm90(fp4k_probe_instr instr);
 const void *fp4k_probe_kernel_sm100(fp4k_probe_instr instr);
 const void *fp4k_probe_kernel_sm120(fp4k_probe_instr instr);
 
-// The thread's fp4k_last_error() buffer (convert.cu).
-char *fp4k_error_buffer(size_t *size);
+// The thread's fp4_last_error() buffer (convert.cu).
 
 // Records "what: message" as the last error; returns FP4K_ERR_CUDA.
 fp4k_status fp4k_probe_cuda_fail(cudaError_t e, const char *what);

@@ -9,18 +9,9 @@
 #include <cstring>
 #include <vector>
 
-static fp4k_status probe_fail(fp4k_status st, const char *fmt, ...) {
-    size_t n = 0;
-    char *buf = fp4k_error_buffer(&n);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, n, fmt, ap);
-    va_end(ap);
-    return st;
-}
 
 fp4k_status fp4k_probe_cuda_fail(cudaError_t e, const char *what) {
-    return probe_fail(FP4K_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
+    return fp4k_fail(FP4K_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
 }
 
 // ---------------------------------------------------------------------------
@@ -34,7 +25,7 @@ static bool elem_is_4bit(fp4k_elem e) { return e == FP4K_ELEM_4_PACKED || e == F
 static fp4k_status check_4bit_codes(const uint8_t *codes, int64_t n, const char *which) {
     for (int64_t i = 0; i < n; i++)
         if (codes[i] > 0xF)
-            return probe_fail(FP4K_ERR_ARG,
+            return fp4k_fail(FP4K_ERR_ARG,
                               "probe: %s code %lld is 0x%02X, not an E2M1 code (0..0xF)", which,
                               static_cast<long long>(i), codes[i]);
     return FP4K_OK;
@@ -42,17 +33,17 @@ static fp4k_status check_4bit_codes(const uint8_t *codes, int64_t n, const char 
 
 static fp4k_status check_request(const fp4k_probe_req *r, const uint32_t *d,
                                  const fp4k_probe_desc **out) {
-    if (!r || !d) return probe_fail(FP4K_ERR_ARG, "probe: null request or output");
+    if (!r || !d) return fp4k_fail(FP4K_ERR_ARG, "probe: null request or output");
     const fp4k_probe_desc *desc = fp4k_probe_info(r->instr);
     if (!desc)
-        return probe_fail(FP4K_ERR_ARG, "probe: unknown instruction %d",
+        return fp4k_fail(FP4K_ERR_ARG, "probe: unknown instruction %d",
                           static_cast<int>(r->instr));
     if (r->tiles < 1 || r->tiles > (1 << 22))
-        return probe_fail(FP4K_ERR_ARG, "probe: tiles must be in 1..%d, got %lld", 1 << 22,
+        return fp4k_fail(FP4K_ERR_ARG, "probe: tiles must be in 1..%d, got %lld", 1 << 22,
                           static_cast<long long>(r->tiles));
-    if (!r->a || !r->b || !r->c) return probe_fail(FP4K_ERR_ARG, "probe: null A, B or C");
+    if (!r->a || !r->b || !r->c) return fp4k_fail(FP4K_ERR_ARG, "probe: null A, B or C");
     if (desc->scale_block && (!r->sa || !r->sb))
-        return probe_fail(FP4K_ERR_ARG, "probe: %s is block-scaled and needs SFA and SFB",
+        return fp4k_fail(FP4K_ERR_ARG, "probe: %s is block-scaled and needs SFA and SFB",
                           desc->name);
     fp4k_status st = FP4K_OK;
     if (elem_is_4bit(desc->elem)) {
@@ -87,18 +78,18 @@ static fp4k_status check_arch(const fp4k_probe_desc *desc, const void *kernel) {
     if (e == cudaSuccess) e = cudaGetDeviceProperties(&p, dev);
     if (e != cudaSuccess) return fp4k_probe_cuda_fail(e, "cudaGetDeviceProperties");
     if (desc->cc_major && p.major != desc->cc_major)
-        return probe_fail(FP4K_ERR_ARCH,
+        return fp4k_fail(FP4K_ERR_ARCH,
                           "%s needs sm_%d%da (compute capability %d.%d); this GPU is sm_%d%d (%s)",
                           desc->name, desc->cc_major, desc->cc_minor, desc->cc_major,
                           desc->cc_minor, p.major, p.minor, p.name);
     if (!desc->cc_major && desc->elem != FP4K_ELEM_16 && p.major * 10 + p.minor < 89)
-        return probe_fail(FP4K_ERR_ARCH, "%s needs sm_89 or newer; this GPU is sm_%d%d (%s)",
+        return fp4k_fail(FP4K_ERR_ARCH, "%s needs sm_89 or newer; this GPU is sm_%d%d (%s)",
                           desc->name, p.major, p.minor, p.name);
     cudaFuncAttributes attr;
     e = cudaFuncGetAttributes(&attr, kernel);
     if (e != cudaSuccess) {
         cudaGetLastError(); // clear the sticky launch-configuration error
-        return probe_fail(
+        return fp4k_fail(
             FP4K_ERR_ARCH,
             "%s: fp4sim's kernels have no code for this GPU, sm_%d%d (%s): %s; rebuild with "
             "-DCMAKE_CUDA_ARCHITECTURES=%d%da",
@@ -219,7 +210,7 @@ static fp4k_status run(const fp4k_probe_req *r, const fp4k_probe_desc *d, uint32
         e = cudaMemcpy(&missing, args.missing, sizeof missing, cudaMemcpyDeviceToHost);
     if (e != cudaSuccess) return fp4k_probe_cuda_fail(e, d->name);
     if (missing)
-        return probe_fail(
+        return fp4k_fail(
             FP4K_ERR_ARCH,
             "%s: the kernel that ran was compiled without the instruction for this GPU's "
             "architecture (it exists on %s)",
@@ -236,7 +227,7 @@ extern "C" fp4k_status fp4k_probe_mma(const fp4k_probe_req *req, uint32_t *d) {
     fp4k_status st = check_request(req, d, &desc);
     if (st != FP4K_OK) return st;
     if (fp4k_device_count() == 0)
-        return probe_fail(FP4K_ERR_NO_DEVICE, "probe: no CUDA device visible");
+        return fp4k_fail(FP4K_ERR_NO_DEVICE, "probe: no CUDA device visible");
     st = check_arch(desc, probe_kernel(req->instr));
     return st == FP4K_OK ? run(req, desc, d) : st;
 }

@@ -82,8 +82,8 @@ __global__ void rcp_specials_kernel(const uint32_t *in, uint32_t *out, int n) {
 } // namespace
 
 extern "C" fp4k_status fp4k_probe_rcp(uint8_t *table, fp4k_rcp_stats *stats) {
-    if (!table || !stats) return FP4K_ERR_ARG;
-    if (fp4k_device_count() == 0) return FP4K_ERR_NO_DEVICE;
+    if (!table || !stats) return fp4k_fail(FP4K_ERR_ARG, "rcp probe: null argument");
+    if (fp4k_device_count() == 0) return fp4k_fail(FP4K_ERR_NO_DEVICE, "no CUDA device visible");
     // +0, -0, +inf, -inf, NaN, 6 (numerics.md §2.4: RN(1/6)), the smallest
     // subnormal (.ftz: treated as 0), 2^-126 (result 2^126, normal).
     static const uint32_t specials[8] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u,

@@ -147,7 +147,7 @@ static int nvfp4_weight(const qcall *q, nvw *out) {
     fp4_qopts o = fp4_qopts_default();
     int rc = fp4_quantize(q->c->wrec, FP4_FMT_F32, wf, q->n, q->k, &o, &out->own);
     free(wf);
-    if (rc) return fp4_fail("model: quantizing '%s': %s", q->d->name, fp4_last_error());
+    if (rc) return fp4_fail_wrap("model: quantizing '%s'", q->d->name);
     out->owned = true;
     fp4_nvfp4_matrix m = {q->n, q->k, out->own.codes, out->own.scales, out->own.global_decode};
     out->mat = m;
@@ -245,13 +245,13 @@ static int w4a4(const qcall *q) {
         fp4_qtensor qa;
         act_row(q, r, row);
         if (fp4_quantize(q->c->arec, q->c->p.act_in, row, 1, q->k, &o, &qa)) {
-            rc = fp4_fail("model: quantizing the input of '%s': %s", q->d->name, fp4_last_error());
+            rc = fp4_fail_wrap("model: quantizing the input of '%s'", q->d->name);
             break;
         }
         fp4_nvfp4_matrix A = {1, q->k, qa.codes, qa.scales, qa.global_decode};
         rc = gemm_row(q, &A, &nw.mat, D);
         fp4_qtensor_free(&qa);
-        if (rc) rc = fp4_fail("model: NVFP4 GEMM of '%s': %s", q->d->name, fp4_last_error());
+        if (rc) rc = fp4_fail_wrap("model: NVFP4 GEMM of '%s'", q->d->name);
         else store_codes(q, r, 1, D);
     }
     nvfp4_weight_free(&nw);
@@ -328,7 +328,7 @@ static int fp8_block(const qcall *q) {
         fp4_gemm_opts o = fp4_gemm_opts_default();
         o.out = q->c->p.out;
         rc = fp4_gemm_block_scaled(&A, &B, NULL, D, &o);
-        if (rc) rc = fp4_fail("model: FP8 GEMM of '%s': %s", q->d->name, fp4_last_error());
+        if (rc) rc = fp4_fail_wrap("model: FP8 GEMM of '%s'", q->d->name);
         else store_codes(q, 0, q->m, D);
     }
     free(wc);

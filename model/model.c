@@ -121,7 +121,7 @@ int fp4m_open_impl(const fp4m_config *cfg, const char *ckpt_path, uint64_t seed,
     m->synth_seed = seed;
     if (ckpt_path && fp4_st_ckpt_open(ckpt_path, &m->ck) != FP4_ST_OK) {
         char msg[600];
-        snprintf(msg, sizeof msg, "%s", fp4_st_errmsg());
+        snprintf(msg, sizeof msg, "%s", fp4_last_error());
         fp4m_close(m);
         return fp4_fail("model: cannot open checkpoint: %s", msg);
     }

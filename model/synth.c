@@ -34,59 +34,6 @@ fp4m_synth_kind fp4m_synth_kind_of(const char *name) {
     return FP4M_SYN_LINEAR;
 }
 
-/* FNV-1a, 64 bits: 47k tensor names in R1 make a 32-bit hash collide with
- * probability ~0.25; 64 bits make it negligible. */
-static uint64_t fnv1a64(const char *s) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-    return h;
-}
-
-/* Philox4x32-10 of PB consecutive counters {q, q >> 32, h0, h1}, key
- * {k0, k1} (Salmon et al., SC'11; the constants and round structure of
- * Random123's philox4x32, which the tests check this against). Written over
- * lanes so the compiler vectorises it: the single-counter call was the
- * full-R1 run's main cost. */
-#define PB 16
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-/* The AVX2 / AVX-512 clones multiply 8 / 16 lanes at once; the bits are the
- * same in every clone (integer arithmetic). */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void philox_lanes(uint64_t q, uint32_t h0, uint32_t h1, uint32_t k0, uint32_t k1,
-                         uint32_t out[PB * 4]) {
-    uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
-    for (int j = 0; j < PB; j++) {
-        c0[j] = (uint32_t)(q + (uint64_t)j);
-        c1[j] = (uint32_t)((q + (uint64_t)j) >> 32);
-        c2[j] = h0;
-        c3[j] = h1;
-    }
-    for (int r = 0; r < 10; r++) {
-        if (r) { /* the key is bumped before every round but the first */
-            k0 += PHILOX_W0;
-            k1 += PHILOX_W1;
-        }
-        for (int j = 0; j < PB; j++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[j], p1 = (uint64_t)PHILOX_M1 * c2[j];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
-            c1[j] = (uint32_t)p1;
-            c3[j] = (uint32_t)p0;
-            c0[j] = n0;
-            c2[j] = n2;
-        }
-    }
-    for (int j = 0; j < PB; j++) { /* word w of counter q + j is element 4 j + w */
-        out[4 * j + 0] = c0[j];
-        out[4 * j + 1] = c1[j];
-        out[4 * j + 2] = c2[j];
-        out[4 * j + 3] = c3[j];
-    }
-}
-
 /* n values from n words: 24 bits -> u = (2j + 1) / 2^24 - 1 (exact, and
  * below 2^25 so the int32 conversion is exact), then add + mul * u rounded
  * once to float. */
@@ -98,10 +45,12 @@ static void words_to_values(const uint32_t *w, int n, double add, double mul, fl
     }
 }
 
+enum { PB = 16 }; /* Philox counters per group (64 elements) */
+
 void fp4m_synth_rows(uint64_t seed, const char *name, int64_t in, int64_t r0, int64_t nr,
                      float *dst) {
     const fp4m_synth_kind kind = fp4m_synth_kind_of(name);
-    const uint64_t h = fnv1a64(name);
+    const uint64_t h = fp4_fnv1a64(name);
     if (in < 1) in = 1;
     /* u in (-1, 1) from 24 bits, centred: (2j + 1) / 2^24 - 1, exact. */
     const double amp = kind == FP4M_SYN_LINEAR ? sqrt(3.0 / (double)in) : sqrt(3.0);
@@ -114,9 +63,8 @@ void fp4m_synth_rows(uint64_t seed, const char *name, int64_t in, int64_t r0, in
     const int64_t g0 = i0 / (4 * PB), g1 = (i1 - 1) / (4 * PB);
 #pragma omp parallel for schedule(static) if (i1 - i0 >= (1 << 20))
     for (int64_t g = g0; g <= g1; g++) {
-        uint32_t r[PB * 4];
-        philox_lanes((uint64_t)g * PB, (uint32_t)h, (uint32_t)(h >> 32), (uint32_t)seed,
-                     (uint32_t)(seed >> 32), r);
+        uint32_t r[PB * 4]; /* fp4rng.h: stream and sub are the name's hash */
+        fp4_philox4x32_fill(seed, (uint32_t)h, (uint32_t)(h >> 32), (uint64_t)g * PB, PB, r);
         /* This group's elements [base, base + 4 PB) clipped to [i0, i1). */
         const int64_t base = g * 4 * PB;
         const int64_t lo = base > i0 ? base : i0, hi = base + 4 * PB < i1 ? base + 4 * PB : i1;

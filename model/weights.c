@@ -144,7 +144,7 @@ static int block_cols(const fp4m_model *m) { return m->cfg.fp8_block[1] ? (int)m
 
 static int lookup(fp4m_model *m, const char *name, const fp4_st_tensor **out) {
     if (fp4_st_ckpt_get(m->ck, name, out) != FP4_ST_OK)
-        return fp4_fail("model: tensor '%s' missing or unreadable: %s", name, fp4_st_errmsg());
+        return fp4_fail_wrap("model: tensor '%s' missing or unreadable", name);
     return 0;
 }
 

@@ -20,11 +20,6 @@
 extern "C" {
 #endif
 
-/* One-line description of the last error in this thread ("" if none). */
-const char *fp4_last_error(void);
-/* Sets it (printf-style); returns -1 so callers can `return fp4_fail(...)`. */
-int fp4_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 typedef struct fp4_nvfp4_matrix {
     int64_t rows, k;          /* logical shape [rows, k]; k % 16 == 0 */
     const uint8_t *codes;     /* rows * k/2 bytes, row-major, 2 codes per byte */

@@ -37,13 +37,11 @@ struct fp4_st_file {
  * Messages
  * ------------------------------------------------------------------------- */
 
-static _Thread_local char g_msg[1024];
+enum { MSG_MAX = 1024 };
 
-const char *fp4_st_errmsg(void) { return g_msg; }
-
-void fp4io_errmsg_copy(char *dst, size_t n) {
-    if (n == 0) return;
-    snprintf(dst, n, "%s", g_msg);
+/* The error kind of a status: who is at fault decides the CLI's exit code. */
+static fp4_errkind status_kind(fp4_st_status st) {
+    return st == FP4_ST_E_IO ? FP4_ERR_IO : st == FP4_ST_E_NOMEM ? FP4_ERR_NOMEM : FP4_ERR_INPUT;
 }
 
 static const char *const k_status_names[FP4_ST_STATUS_COUNT] = {
@@ -99,10 +97,10 @@ void fp4io_quote(char *buf, size_t n, const char *s) {
     append(buf, n, "'");
 }
 
-fp4_st_status fp4io_fail(fp4_st_status st, const char *file, const char *tensor,
-                         const char *fmt, ...) {
-    char line[sizeof g_msg] = "";
-    char rest[sizeof g_msg];
+static fp4_st_status vfail(fp4_st_status st, fp4_errkind kind, const char *file,
+                           const char *tensor, const char *fmt, va_list ap) {
+    char line[MSG_MAX] = "";
+    char rest[MSG_MAX];
     if (file) {
         append_escaped(line, sizeof line, file, 0, 400);
         append(line, sizeof line, ": ");
@@ -112,15 +110,34 @@ fp4_st_status fp4io_fail(fp4_st_status st, const char *file, const char *tensor,
         fp4io_quote(line, sizeof line, tensor);
         append(line, sizeof line, ": ");
     }
+    vsnprintf(rest, sizeof rest, fmt, ap);
+    append(line, sizeof line, rest);
+    fp4_fail_kind(kind, "%s", line); /* one line whatever fmt held */
+    return st;
+}
+
+fp4_st_status fp4io_fail(fp4_st_status st, const char *file, const char *tensor,
+                         const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(rest, sizeof rest, fmt, ap);
+    vfail(st, status_kind(st), file, tensor, fmt, ap);
     va_end(ap);
-    append(line, sizeof line, rest);
-    for (char *p = line; *p; p++) /* keep it one line whatever fmt held */
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    memcpy(g_msg, line, sizeof g_msg);
     return st;
+}
+
+/* A path the caller named cannot be used (missing, a directory, no
+ * permission, a dangling or looping symlink, ...): FP4_ST_E_IO, but the
+ * user's input is at fault (kind FP4_ERR_INPUT, CLI exit 2), unlike a
+ * failing read or write of a file that could be opened (FP4_ERR_IO, exit 1). */
+fp4_st_status fp4io_fail_path(const char *path, int err, const char *fmt, ...) {
+    bool bad_path = err == ENOENT || err == ENOTDIR || err == EACCES || err == EPERM ||
+                    err == EISDIR || err == ENAMETOOLONG || err == ELOOP || err == EROFS ||
+                    err == ENXIO || err == 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(FP4_ST_E_IO, bad_path ? FP4_ERR_INPUT : FP4_ERR_IO, path, NULL, fmt, ap);
+    va_end(ap);
+    return FP4_ST_E_IO;
 }
 
 /* ---------------------------------------------------------------------------
@@ -311,11 +328,11 @@ static fp4_st_status read_fd(int fd, const char *path, char *buf, size_t len) {
 
 fp4_st_status fp4io_read_file(const char *path, size_t max, char **buf, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return fp4io_fail(FP4_ST_E_IO, path, NULL, "cannot open: %s", strerror(errno));
+    if (fd < 0) return fp4io_fail_path(path, errno, "cannot open: %s", strerror(errno));
     struct stat sb;
     fp4_st_status st = FP4_ST_OK;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        st = fp4io_fail(FP4_ST_E_IO, path, NULL, "not a readable regular file");
+        st = fp4io_fail_path(path, 0, "not a readable regular file");
     else if ((uint64_t)sb.st_size > max)
         st = fp4io_fail(FP4_ST_E_IO, path, NULL, "file is %" PRId64 " bytes, above the %zu-byte "
                         "limit", (int64_t)sb.st_size, max);
@@ -763,7 +780,7 @@ static fp4_st_status map_file(fp4_st_file *f, int fd) {
     if (fstat(fd, &sb) != 0)
         return fp4io_fail(FP4_ST_E_IO, f->path, NULL, "cannot stat: %s", strerror(errno));
     if (!S_ISREG(sb.st_mode))
-        return fp4io_fail(FP4_ST_E_IO, f->path, NULL, "not a regular file");
+        return fp4io_fail_path(f->path, 0, "not a regular file");
     f->size = (size_t)sb.st_size;
     f->base = (const uint8_t *)"";
     if (f->size < 8) return FP4_ST_OK;
@@ -782,7 +799,7 @@ fp4_st_status fp4_st_open(const char *path, fp4_st_file **out) {
     *out = NULL;
     if (!path) return fp4io_fail(FP4_ST_E_ARG, NULL, NULL, "NULL path");
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return fp4io_fail(FP4_ST_E_IO, path, NULL, "cannot open: %s", strerror(errno));
+    if (fd < 0) return fp4io_fail_path(path, errno, "cannot open: %s", strerror(errno));
     fp4_st_file *f = NULL;
     fp4_st_status st = new_file(path, &f);
     if (st == FP4_ST_OK) st = map_file(f, fd);

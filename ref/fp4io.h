@@ -10,14 +10,16 @@
  * Reading maps the file read-only and parses only the header: tensor data is
  * paged in when touched, so a 671B checkpoint can be streamed shard by shard.
  * Every failure returns a status code and leaves a one-line message naming
- * the file (and the tensor where relevant) in a thread-local buffer that
- * fp4_st_errmsg() returns.
+ * the file (and the tensor where relevant) in fp4sim's one error channel,
+ * fp4_last_error() (kind FP4_ERR_IO, FP4_ERR_NOMEM or FP4_ERR_INPUT).
  *
  * Conventions follow fp4ref.h: explicit widths, int64_t sizes and counts,
  * nothing global except the per-thread message. All names start fp4_st_.
  */
 #ifndef FP4IO_H
 #define FP4IO_H
+
+#include "fp4ref.h" /* the error channel (fp4ref.h includes this header at its end too) */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,8 +61,6 @@ typedef enum fp4_st_status {
     FP4_ST_STATUS_COUNT
 } fp4_st_status;
 
-/* The last failure's message on this thread ("" if none yet). */
-const char *fp4_st_errmsg(void);
 /* "ok", "io", "truncated", ... ; "?" for an out-of-range value. */
 const char *fp4_st_status_name(fp4_st_status s);
 

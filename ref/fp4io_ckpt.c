@@ -285,8 +285,7 @@ static fp4_st_status resolve_dir(const char *dir, char **target, bool *is_index)
 
 static fp4_st_status resolve(const char *path, char **target, bool *is_index) {
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return fp4io_fail(FP4_ST_E_IO, path, NULL, "cannot open: %s", strerror(errno));
+    if (stat(path, &sb) != 0) return fp4io_fail_path(path, errno, "cannot open: %s", strerror(errno));
     if (S_ISDIR(sb.st_mode)) return resolve_dir(path, target, is_index);
     *is_index = ends_with(path, ".json");
     if (!(*target = fp4io_strdup(path)))
@@ -351,10 +350,9 @@ static fp4_st_status open_shard(fp4_st_ckpt *c, int64_t i, const char *tensor,
     *out = c->s[i].file;
     pthread_mutex_unlock(&c->mu);
     if (st == FP4_ST_OK) return st;
-    char inner[1024], q[256] = "";
-    fp4io_errmsg_copy(inner, sizeof inner);
+    char q[256] = "";
     fp4io_quote(q, sizeof q, c->s[i].rel);
-    return fp4io_fail(st, c->path, tensor, "shard %s: %s", q, inner);
+    return fp4io_fail(st, c->path, tensor, "shard %s: %s", q, fp4_last_error());
 }
 
 fp4_st_status fp4_st_ckpt_shard(fp4_st_ckpt *c, int64_t i, const fp4_st_file **out) {

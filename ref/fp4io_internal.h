@@ -13,8 +13,11 @@
  * and long ones shortened, so the message stays one line. */
 fp4_st_status fp4io_fail(fp4_st_status st, const char *file, const char *tensor,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* The current message, copied (for wrapping an inner failure). */
-void fp4io_errmsg_copy(char *dst, size_t n);
+/* FP4_ST_E_IO for a path that cannot be used: kind FP4_ERR_INPUT when errno
+ * `err` says the path itself is bad (missing, not a directory, permission,
+ * symlink loop, ...; 0 for "not a regular file"), FP4_ERR_IO otherwise. */
+fp4_st_status fp4io_fail_path(const char *path, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Appends `s` to buf (capacity n) as a quoted, escaped, shortened name. */
 void fp4io_quote(char *buf, size_t n, const char *s);
 

@@ -166,8 +166,8 @@ fp4_st_status fp4io_write_atomic(const char *path, fp4io_emit_fn emit, void *ctx
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return fp4io_fail(FP4_ST_E_IO, path, NULL, "cannot create a temporary file next to "
-                          "it: %s", strerror(e));
+        return fp4io_fail_path(path, e, "cannot create a temporary file next to it: %s",
+                               strerror(e));
     }
     (void)fchmod(fd, 0644); /* mkstemp makes 0600; checkpoints are shared files */
     int err = emit(fd, ctx);

@@ -31,6 +31,38 @@ extern "C" {
 #define FP4SIM_VERSION "0.1.0"
 
 /* ---------------------------------------------------------------------------
+ * Errors: the one channel of every fp4sim library (ref, io, emu, kernels,
+ * conformance, vectors, model). A failing function returns -1 (or a status
+ * code) and leaves a one-line message naming the offending input in a
+ * thread-local buffer, with a kind that says whose fault it was.
+ * ------------------------------------------------------------------------- */
+
+typedef enum fp4_errkind {
+    FP4_ERR_NONE = 0,
+    FP4_ERR_INPUT,       /* bad argument or bad input data (CLI exit status 2) */
+    FP4_ERR_IO,          /* a file could not be read or written (exit 1) */
+    FP4_ERR_NOMEM,       /* out of memory (exit 1) */
+    FP4_ERR_UNSUPPORTED, /* valid request this build / device / engine cannot do (exit 1) */
+    FP4_ERR_INTERNAL,    /* a computation failed that should not have (exit 1) */
+    FP4_ERR_KIND_COUNT
+} fp4_errkind;
+
+/* The last message on this thread ("" if none), and its kind. */
+const char *fp4_last_error(void);
+fp4_errkind fp4_last_error_kind(void);
+const char *fp4_errkind_name(fp4_errkind k); /* "input", "io", ... */
+void fp4_error_clear(void);
+/* Sets the message (printf-style, made one line) with kind FP4_ERR_INPUT and
+ * returns -1, so callers can `return fp4_fail(...)`. The arguments may
+ * include fp4_last_error() itself: the text is built before it is stored. */
+int fp4_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same with an explicit kind. */
+int fp4_fail_kind(fp4_errkind kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the current message: "<fmt>: <previous message>", keeping its
+ * kind (FP4_ERR_INTERNAL if there was none). Returns -1. */
+int fp4_fail_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---------------------------------------------------------------------------
  * Formats
  * ------------------------------------------------------------------------- */
 
@@ -311,7 +343,8 @@ int fp4_codes_to_f32(fp4_format f, float *dst, const void *src, int64_t n);
 }
 #endif
 
-#include "fp4gemm.h" /* exact NVFP4 GEMM oracle, fp4_last_error */
+#include "fp4rng.h"  /* Philox4x32-10 by (seed, stream, sub, counter), frozen streams */
+#include "fp4gemm.h" /* exact NVFP4 GEMM oracle */
 #include "fp4io.h"   /* safetensors reader/writer, sharded checkpoints */
 #include "fp4quant.h" /* quantization recipes, scale layouts, MUFU reciprocal */
 

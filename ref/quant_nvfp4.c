@@ -32,13 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__has_include)
-#if __has_include(<Random123/philox.h>)
-#include <Random123/philox.h>
-#define FP4Q_HAVE_PHILOX 1
-#endif
-#endif
-
 #if FLT_EVAL_METHOD != 0
 #error "the quantizer recipes need float arithmetic in float (FLT_EVAL_METHOD 0)"
 #endif
@@ -604,20 +597,12 @@ static int sr_bits(const fp4_qopts *o, int64_t n, uint32_t **owned, const uint32
     *owned = NULL;
     *bits = o->sr_bits;
     if (o->sr_bits) return 0;
-#ifdef FP4Q_HAVE_PHILOX
     uint32_t *b = malloc((size_t)n * sizeof *b);
-    if (!b) return fp4_fail("fp4_quantize: out of memory");
-    philox4x32_key_t k = {{(uint32_t)o->sr_seed, (uint32_t)(o->sr_seed >> 32)}};
-    for (int64_t i = 0; i < n; i++) {
-        philox4x32_ctr_t ctr = {{(uint32_t)i, (uint32_t)((uint64_t)i >> 32), 0x5352u, 0}};
-        b[i] = philox4x32(ctr, k).v[0];
-    }
+    if (!b) return fp4_fail_kind(FP4_ERR_NOMEM, "fp4_quantize: out of memory");
+    for (int64_t i = 0; i < n; i++) b[i] = fp4_rand32(o->sr_seed, FP4_RNG_QUANT_SR, FP4_RNG_SUB_PLAIN, (uint64_t)i);
     *owned = b;
     *bits = b;
     return 0;
-#else
-    return fp4_fail("fp4_quantize: stochastic rounding needs sr_bits (built without Random123)");
-#endif
 }
 
 /* 1D: one scale per 16 consecutive elements of a row. */

@@ -48,3 +48,9 @@ if(FP4SIM_FUZZ)
     set_tests_properties(fuzz_${h}_smoke PROPERTIES LABELS "fuzz")
   endforeach()
 endif()
+
+# The one error channel of every library (fp4ref.h "Errors").
+fp4_add_test(test_error test_error.c "unit" fp4kernels Threads::Threads)
+
+# The one counter-based generator (fp4rng.h) against Random123 and its KATs.
+fp4_add_test(test_rng test_rng.c "unit")

@@ -140,18 +140,18 @@ static void cmd_write(void) {
     fp4_st_writer *w;
     int64_t s1[2] = {R1, C1}, s2[2] = {R2, C2};
     REQUIRE(fp4_st_writer_create(path_in("qin.safetensors"), &w) == FP4_ST_OK, "%s",
-            fp4_st_errmsg());
+            fp4_last_error());
     fp4_st_writer_add(w, "w_f32", FP4_ST_F32, 2, s1, g_w1, sizeof g_w1);
     fp4_st_writer_add(w, "w_bf16", FP4_ST_BF16, 2, s2, g_w2, sizeof g_w2);
     int32_t ints[16] = {0};
     int64_t s3[2] = {4, 4};
     fp4_st_writer_add(w, "ints", FP4_ST_I32, 2, s3, ints, sizeof ints);
-    REQUIRE(fp4_st_writer_finish(w) == FP4_ST_OK, "%s", fp4_st_errmsg());
+    REQUIRE(fp4_st_writer_finish(w) == FP4_ST_OK, "%s", fp4_last_error());
 
     float odd[4 * 24] = {0}, vec[64] = {0};
     int64_t s4[2] = {4, 24}, s5[1] = {64};
     REQUIRE(fp4_st_writer_create(path_in("qbad.safetensors"), &w) == FP4_ST_OK, "%s",
-            fp4_st_errmsg());
+            fp4_last_error());
     fp4_st_writer_add(w, "odd", FP4_ST_F32, 2, s4, odd, sizeof odd);
     fp4_st_writer_add(w, "vec", FP4_ST_F32, 1, s5, vec, sizeof vec);
     fp4_st_writer_add(w, "ints", FP4_ST_I32, 2, s3, ints, sizeof ints);
@@ -160,7 +160,7 @@ static void cmd_write(void) {
     static uint8_t zeros[128];
     fp4_st_writer_add(w, "codes", FP4_ST_I8, 2, s6, zeros, 128);
     fp4_st_writer_add(w, "scales", FP4_ST_F8_E4M3, 2, s7, zeros, 16);
-    REQUIRE(fp4_st_writer_finish(w) == FP4_ST_OK, "%s", fp4_st_errmsg());
+    REQUIRE(fp4_st_writer_finish(w) == FP4_ST_OK, "%s", fp4_last_error());
 }
 
 /* ------------------------------------------------------------------------ */
@@ -215,7 +215,7 @@ static void check_compare(const cJSON *t, int which) {
 
 static void check_out(const char *file, fp4_scale_layout layout) {
     fp4_st_file *f;
-    REQUIRE(fp4_st_open(path_in(file), &f) == FP4_ST_OK, "%s", fp4_st_errmsg());
+    REQUIRE(fp4_st_open(path_in(file), &f) == FP4_ST_OK, "%s", fp4_last_error());
     CHECK(fp4_st_count(f) == 6, "%lld tensors", (long long)fp4_st_count(f));
     const char *meta = fp4_st_metadata(f, "fp4sim_recipe");
     CHECK(meta && strcmp(meta, "modelopt") == 0, "metadata recipe");
@@ -228,25 +228,25 @@ static void check_out(const char *file, fp4_scale_layout layout) {
         const fp4_st_tensor *t = fp4_st_find(f, names[w]);
         int64_t shape[2] = {q.rows, q.cols / 2};
         REQUIRE(t && fp4_st_expect(t, file, FP4_ST_U8, 2, shape) == FP4_ST_OK, "%s",
-                fp4_st_errmsg());
+                fp4_last_error());
         CHECK(memcmp(t->data, q.codes, q.codes_bytes) == 0, "codes of %s", names[w]);
         snprintf(n, sizeof n, "%s_scale", names[w]);
         t = fp4_st_find(f, n);
         if (layout == FP4_SCALE_LINEAR) {
             int64_t ss[2] = {q.rows, q.cols / 16};
             REQUIRE(t && fp4_st_expect(t, file, FP4_ST_F8_E4M3, 2, ss) == FP4_ST_OK, "%s",
-                    fp4_st_errmsg());
+                    fp4_last_error());
         } else {
             int64_t ss[2] = {(q.rows + 127) / 128 * 128, (q.cols / 16 + 3) / 4 * 4};
             REQUIRE(t && fp4_st_expect(t, file, FP4_ST_U8, 2, ss) == FP4_ST_OK, "%s",
-                    fp4_st_errmsg());
+                    fp4_last_error());
         }
         CHECK((size_t)t->nbytes == q.scales_bytes && memcmp(t->data, q.scales, q.scales_bytes) == 0,
               "scales of %s", names[w]);
         snprintf(n, sizeof n, "%s_scale_2", names[w]);
         t = fp4_st_find(f, n);
         REQUIRE(t && fp4_st_expect(t, file, FP4_ST_F32, 0, NULL) == FP4_ST_OK, "%s",
-                fp4_st_errmsg());
+                fp4_last_error());
         float g;
         memcpy(&g, t->data, 4);
         CHECK(g == q.global_decode, "scale_2 %g vs %g", g, q.global_decode);
@@ -334,10 +334,10 @@ static void gen(uint64_t seed, uint32_t stream, int64_t rows, int64_t k, uint8_t
 static void check_d_file(const char *file, const void *want, fp4_st_dtype dt, int64_t m,
                          int64_t n, size_t bytes) {
     fp4_st_file *f;
-    REQUIRE(fp4_st_open(path_in(file), &f) == FP4_ST_OK, "%s", fp4_st_errmsg());
+    REQUIRE(fp4_st_open(path_in(file), &f) == FP4_ST_OK, "%s", fp4_last_error());
     const fp4_st_tensor *t = fp4_st_find(f, "D");
     int64_t shape[2] = {m, n};
-    REQUIRE(t && fp4_st_expect(t, file, dt, 2, shape) == FP4_ST_OK, "%s", fp4_st_errmsg());
+    REQUIRE(t && fp4_st_expect(t, file, dt, 2, shape) == FP4_ST_OK, "%s", fp4_last_error());
     CHECK(memcmp(t->data, want, bytes) == 0, "D in %s differs from fp4_gemm_nvfp4", file);
     fp4_st_close(f);
 }

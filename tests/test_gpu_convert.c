@@ -52,7 +52,7 @@ int main(void) {
     const fp4_format fmts[2] = {FP4_FMT_E2M1, FP4_FMT_E4M3};
     for (int f = 0; f < 2; f++) {
         fp4k_status st = f == 0 ? fp4k_f32_to_e2m1_rne_sat(gpu, x, n) : fp4k_f32_to_e4m3_rne_sat(gpu, x, n);
-        if (!fp4t_check(st == FP4K_OK, "kernel failed: %s", fp4k_last_error())) break;
+        if (!fp4t_check(st == FP4K_OK, "kernel failed: %s", fp4_last_error())) break;
         fp4_f32_to_codes(fmts[f], ref, x, n, &o, NULL);
         for (int64_t i = 0; i < n; i++) {
             uint32_t b;

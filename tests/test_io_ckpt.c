@@ -25,7 +25,7 @@ static void write_shard(const char *dir, const char *file, int first, int count)
     fp4_st_writer_set_metadata(w, "format", "pt");
     for (int i = first; i < first + count; i++)
         fp4_st_writer_add(w, k_names[i], t[i].d, t[i].nd, t[i].s, k_data[i], t[i].bytes);
-    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "shard %s: %s", file, fp4_st_errmsg());
+    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "shard %s: %s", file, fp4_last_error());
 }
 
 /* dir/ with two shards and an index; returns dir. */
@@ -37,7 +37,7 @@ static const char *make_ckpt(const char *name) {
     char index[700];
     snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
     fp4t_check(fp4_st_write_index(index, 4, k_names, k_shards, 31, -1) == FP4_ST_OK, "index: %s",
-               fp4_st_errmsg());
+               fp4_last_error());
     return dir;
 }
 
@@ -51,16 +51,16 @@ static void check_contents(fp4_st_ckpt *c) {
         fp4t_check(s == i / 2 && strstr(fp4_st_ckpt_shard_path(c, s), k_shards[i]), "shard of %d", i);
         const fp4_st_tensor *t = NULL;
         fp4t_check(fp4_st_ckpt_get(c, k_names[i], &t) == FP4_ST_OK, "get %s: %s", k_names[i],
-                   fp4_st_errmsg());
+                   fp4_last_error());
         fp4t_check(t && memcmp(t->data, k_data[i], (size_t)t->nbytes) == 0, "data %d", i);
     }
     fp4t_check(fp4_st_ckpt_name(c, 4) == NULL && fp4_st_ckpt_shard_path(c, 2) == NULL &&
                !fp4_st_ckpt_has(c, "zz") && fp4_st_ckpt_shard_of(c, "zz") == -1, "ranges");
     const fp4_st_tensor *t = NULL;
     fp4t_check(fp4_st_ckpt_get(c, "zz", &t) == FP4_ST_E_NOT_FOUND && t == NULL, "absent tensor");
-    fp4t_check(strstr(fp4_st_errmsg(), "tensor 'zz': not in the checkpoint") &&
-               strstr(fp4_st_errmsg(), "model.safetensors.index.json"), "msg: %s", fp4_st_errmsg());
-    fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_OK, "verify: %s", fp4_st_errmsg());
+    fp4t_check(strstr(fp4_last_error(), "tensor 'zz': not in the checkpoint") &&
+               strstr(fp4_last_error(), "model.safetensors.index.json"), "msg: %s", fp4_last_error());
+    fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_OK, "verify: %s", fp4_last_error());
 }
 
 static void test_open_ways(void) {
@@ -68,12 +68,12 @@ static void test_open_ways(void) {
     char index[700];
     snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
     fp4_st_ckpt *c = NULL;
-    fp4t_check(fp4_st_ckpt_open(index, &c) == FP4_ST_OK, "open index: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_open(index, &c) == FP4_ST_OK, "open index: %s", fp4_last_error());
     if (c) check_contents(c);
     fp4_st_ckpt_release(c);
     if (c) check_contents(c); /* shards reopen after a release */
     fp4_st_ckpt_close(c);
-    fp4t_check(fp4_st_ckpt_open(dir, &c) == FP4_ST_OK, "open dir: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_open(dir, &c) == FP4_ST_OK, "open dir: %s", fp4_last_error());
     if (c) check_contents(c);
     fp4_st_ckpt_close(c);
 }
@@ -87,9 +87,9 @@ static void test_lazy(void) {
     fp4_st_ckpt *c = NULL;
     fp4t_check(fp4_st_ckpt_open(dir, &c) == FP4_ST_OK, "open without shard 2 failed");
     const fp4_st_tensor *t = NULL;
-    fp4t_check(fp4_st_ckpt_get(c, "a.w", &t) == FP4_ST_OK, "shard 1 tensor: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_get(c, "a.w", &t) == FP4_ST_OK, "shard 1 tensor: %s", fp4_last_error());
     fp4t_check(fp4_st_ckpt_get(c, "c.w", &t) == FP4_ST_E_IO, "missing shard not reported");
-    const char *m = fp4_st_errmsg();
+    const char *m = fp4_last_error();
     fp4t_check(tio_msg_ok(m) && strstr(m, "tensor 'c.w'") && strstr(m, k_shards[2]) &&
                strstr(m, "No such file"), "missing-shard message: %s", m);
     fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_E_IO, "verify passed without a shard");
@@ -115,21 +115,21 @@ static void test_disagreement(void) {
              "\"%s\", \"e.w\": \"%s\"}}", s1, s1, s2, s1);
     write_text(index, text);
     fp4_st_ckpt *c = NULL;
-    fp4t_check(fp4_st_ckpt_open(index, &c) == FP4_ST_OK, "open: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_open(index, &c) == FP4_ST_OK, "open: %s", fp4_last_error());
     const fp4_st_tensor *t = NULL;
     fp4t_check(fp4_st_ckpt_get(c, "e.w", &t) == FP4_ST_E_NOT_FOUND &&
-               strstr(fp4_st_errmsg(), "which has no such tensor"), "e.w: %s", fp4_st_errmsg());
+               strstr(fp4_last_error(), "which has no such tensor"), "e.w: %s", fp4_last_error());
     fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_E_INDEX &&
-               strstr(fp4_st_errmsg(), "tensor 'd.w'") && strstr(fp4_st_errmsg(), "does not list"),
-               "verify unlisted: %s", fp4_st_errmsg());
+               strstr(fp4_last_error(), "tensor 'd.w'") && strstr(fp4_last_error(), "does not list"),
+               "verify unlisted: %s", fp4_last_error());
     fp4_st_ckpt_close(c);
     /* c.w placed in the wrong shard. */
     snprintf(text, sizeof text, "{\"weight_map\": {\"a.w\": \"%s\", \"b.w\": \"%s\", \"c.w\": "
              "\"%s\", \"d.w\": \"%s\"}}", s1, s1, s1, s2);
     write_text(index, text);
-    fp4t_check(fp4_st_ckpt_open(index, &c) == FP4_ST_OK, "open: %s", fp4_st_errmsg());
-    fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_E_INDEX && strstr(fp4_st_errmsg(), "puts it in"),
-               "verify misplaced: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_open(index, &c) == FP4_ST_OK, "open: %s", fp4_last_error());
+    fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_E_INDEX && strstr(fp4_last_error(), "puts it in"),
+               "verify misplaced: %s", fp4_last_error());
     fp4_st_ckpt_close(c);
 }
 
@@ -163,24 +163,24 @@ static void test_bad_indexes(void) {
         fp4_st_ckpt *c = NULL;
         fp4_st_status st = fp4_st_ckpt_open(path, &c);
         fp4t_check(st == b->want && c == NULL, "%s: status %s (%s)", b->what,
-                   fp4_st_status_name(st), fp4_st_errmsg());
-        const char *m = fp4_st_errmsg();
+                   fp4_st_status_name(st), fp4_last_error());
+        const char *m = fp4_last_error();
         fp4t_check(tio_msg_ok(m) && strstr(m, "bad.index.json") && strstr(m, b->needle),
                    "%s: message %s", b->what, m);
         fp4_st_ckpt_close(c);
     }
     fp4_st_ckpt *c = NULL;
     fp4t_check(fp4_st_ckpt_open(tio_path("nope.json"), &c) == FP4_ST_E_IO &&
-               strstr(fp4_st_errmsg(), "nope.json"), "missing index: %s", fp4_st_errmsg());
+               strstr(fp4_last_error(), "nope.json"), "missing index: %s", fp4_last_error());
     /* Accepted: a subdirectory, an empty map, a malformed (ignored) total_size. */
     write_text(path, "{\"metadata\": {\"total_size\": \"x\"}, \"weight_map\": {\"x\": "
                      "\"sub/x.safetensors\"}}");
     fp4t_check(fp4_st_ckpt_open(path, &c) == FP4_ST_OK && fp4_st_ckpt_total_size(c) == -1,
-               "subdir shard: %s", fp4_st_errmsg());
+               "subdir shard: %s", fp4_last_error());
     fp4_st_ckpt_close(c);
     write_text(path, "{\"weight_map\": {}}");
     fp4t_check(fp4_st_ckpt_open(path, &c) == FP4_ST_OK && fp4_st_ckpt_count(c) == 0 &&
-               fp4_st_ckpt_verify(c) == FP4_ST_OK, "empty map: %s", fp4_st_errmsg());
+               fp4_st_ckpt_verify(c) == FP4_ST_OK, "empty map: %s", fp4_last_error());
     fp4_st_ckpt_close(c);
 }
 
@@ -190,27 +190,27 @@ static void test_single_file(void) {
     write_shard(dir, "model.safetensors", 0, 4);
     fp4_st_ckpt *c = NULL;
     fp4t_check(fp4_st_ckpt_open(dir, &c) == FP4_ST_OK, "dir with model.safetensors: %s",
-               fp4_st_errmsg());
+               fp4_last_error());
     const fp4_st_tensor *t = NULL;
     fp4t_check(c && fp4_st_ckpt_count(c) == 4 && fp4_st_ckpt_nshards(c) == 1 &&
                fp4_st_ckpt_total_size(c) == -1, "single counts");
     fp4t_check(fp4_st_ckpt_get(c, "d.w", &t) == FP4_ST_OK && t->dtype == FP4_ST_F4, "single get");
-    fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_OK, "single verify: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_verify(c) == FP4_ST_OK, "single verify: %s", fp4_last_error());
     fp4_st_ckpt_release(c);
-    fp4t_check(fp4_st_ckpt_get(c, "a.w", &t) == FP4_ST_OK, "single reopen: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_get(c, "a.w", &t) == FP4_ST_OK, "single reopen: %s", fp4_last_error());
     fp4_st_ckpt_close(c);
     char file[700];
     snprintf(file, sizeof file, "%s/model.safetensors", dir);
     fp4t_check(fp4_st_ckpt_open(file, &c) == FP4_ST_OK && fp4_st_ckpt_count(c) == 4,
-               "file path: %s", fp4_st_errmsg());
+               "file path: %s", fp4_last_error());
     fp4_st_ckpt_close(c);
     const char *empty = tio_path("emptydir");
     mkdir(empty, 0755);
     fp4t_check(fp4_st_ckpt_open(empty, &c) == FP4_ST_E_NOT_FOUND &&
-               strstr(fp4_st_errmsg(), "neither"), "empty dir: %s", fp4_st_errmsg());
+               strstr(fp4_last_error(), "neither"), "empty dir: %s", fp4_last_error());
     write_text(file, "short");
     fp4t_check(fp4_st_ckpt_open(file, &c) == FP4_ST_E_TRUNCATED && c == NULL &&
-               strstr(fp4_st_errmsg(), "model.safetensors"), "bad single file: %s", fp4_st_errmsg());
+               strstr(fp4_last_error(), "model.safetensors"), "bad single file: %s", fp4_last_error());
 }
 
 typedef struct thread_arg {
@@ -252,7 +252,7 @@ static void expect_index_text(const char *what, int64_t n, const char *const *na
                               const char *want) {
     const char *path = tio_path("fmt.index.json");
     fp4t_check(fp4_st_write_index(path, n, names, shards, size, params) == FP4_ST_OK, "%s: %s",
-               what, fp4_st_errmsg());
+               what, fp4_last_error());
     size_t len = 0;
     uint8_t *got = tio_read(path, &len);
     fp4t_check(got && !strcmp((char *)got, want), "%s: got\n%s\nwant\n%s", what, (char *)got, want);

@@ -167,7 +167,7 @@ static const good_case k_good[] = {
 
 static void check_message(const char *what, const char *label, const char *tensor,
                           const char *needle) {
-    const char *m = fp4_st_errmsg();
+    const char *m = fp4_last_error();
     fp4t_check(tio_msg_ok(m), "%s: message not one non-empty line: '%s'", what, m);
     fp4t_check(strstr(m, label) != NULL, "%s: message lacks the file: %s", what, m);
     if (tensor) {
@@ -187,7 +187,7 @@ static void run_bad(int i, const bad_case *c) {
     fp4_st_file *f = (fp4_st_file *)1;
     fp4_st_status st = fp4_st_open_memory(img, len, label, &f);
     fp4t_check(st == c->want, "%s: status %s, want %s (%s)", c->what, fp4_st_status_name(st),
-               fp4_st_status_name(c->want), fp4_st_errmsg());
+               fp4_st_status_name(c->want), fp4_last_error());
     fp4t_check(f == NULL, "%s: handle not NULL on failure", c->what);
     check_message(c->what, label, c->tensor, c->needle);
     fp4_st_close(f);
@@ -201,7 +201,7 @@ static void run_good(const good_case *c) {
     uint8_t *img = tio_image(h, c->data_len, &len);
     fp4_st_file *f = NULL;
     fp4_st_status st = fp4_st_open_memory(img, len, "good.safetensors", &f);
-    fp4t_check(st == FP4_ST_OK, "%s: rejected: %s", c->what, fp4_st_errmsg());
+    fp4t_check(st == FP4_ST_OK, "%s: rejected: %s", c->what, fp4_last_error());
     if (f) fp4t_check(fp4_st_count(f) == c->ntensors, "%s: %lld tensors", c->what,
                       (long long)fp4_st_count(f));
     fp4_st_close(f);
@@ -219,7 +219,7 @@ static void run_length(const char *what, uint64_t n, size_t file_len, fp4_st_sta
     fp4_st_file *f = NULL;
     fp4_st_status st = fp4_st_open_memory(buf, file_len, "len.safetensors", &f);
     fp4t_check(st == want, "%s: status %s, want %s (%s)", what, fp4_st_status_name(st),
-               fp4_st_status_name(want), fp4_st_errmsg());
+               fp4_st_status_name(want), fp4_last_error());
     if (want != FP4_ST_OK) check_message(what, "len.safetensors", NULL, needle);
     fp4_st_close(f);
 }
@@ -274,7 +274,7 @@ static void test_hostile_names(void) {
     fp4_st_file *f = NULL;
     fp4t_check(fp4_st_open_memory(img, len, "label\nwith newline", &f) == FP4_ST_E_DTYPE,
                "hostile name: wrong status");
-    const char *m = fp4_st_errmsg();
+    const char *m = fp4_last_error();
     fp4t_check(tio_msg_ok(m), "hostile name broke the line: %s", m);
     fp4t_check(strstr(m, "evil\\x0aname\\x0d\\x07") != NULL, "name not escaped: %s", m);
     free(img);
@@ -287,8 +287,8 @@ static void test_hostile_names(void) {
     img = tio_image(h, 0, &len);
     fp4t_check(fp4_st_open_memory(img, len, "long.safetensors", &f) == FP4_ST_E_ENTRY,
                "long name: wrong status");
-    fp4t_check(strstr(fp4_st_errmsg(), "...") != NULL && strlen(fp4_st_errmsg()) < 1024,
-               "long name not shortened: %s", fp4_st_errmsg());
+    fp4t_check(strstr(fp4_last_error(), "...") != NULL && strlen(fp4_last_error()) < 1024,
+               "long name not shortened: %s", fp4_last_error());
     free(img);
     free(h);
 }

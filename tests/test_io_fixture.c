@@ -81,10 +81,10 @@ static int64_t g_expected;
 static void expect2(fp4_st_ckpt *ck, const char *name, int64_t d0, int64_t d1) {
     const fp4_st_tensor *t = NULL;
     g_expected++;
-    if (!fp4t_check(fp4_st_ckpt_get(ck, name, &t) == FP4_ST_OK, "%s", fp4_st_errmsg())) return;
+    if (!fp4t_check(fp4_st_ckpt_get(ck, name, &t) == FP4_ST_OK, "%s", fp4_last_error())) return;
     int64_t shape[2] = {d0, d1};
     fp4t_check(fp4_st_expect(t, "fixture", FP4_ST_F32, d1 < 0 ? 1 : 2, shape) == FP4_ST_OK, "%s",
-               fp4_st_errmsg());
+               fp4_last_error());
 }
 
 static void expect_layer(fp4_st_ckpt *ck, const cfg *c, int L) {
@@ -142,8 +142,8 @@ static const char *stage_checkpoint(image *im) {
 static void test_checkpoint(image *im) {
     const char *dir = stage_checkpoint(im);
     fp4_st_ckpt *ck = NULL;
-    if (!fp4t_check(fp4_st_ckpt_open(dir, &ck) == FP4_ST_OK, "open: %s", fp4_st_errmsg())) return;
-    fp4t_check(fp4_st_ckpt_verify(ck) == FP4_ST_OK, "verify: %s", fp4_st_errmsg());
+    if (!fp4t_check(fp4_st_ckpt_open(dir, &ck) == FP4_ST_OK, "open: %s", fp4_last_error())) return;
+    fp4t_check(fp4_st_ckpt_verify(ck) == FP4_ST_OK, "verify: %s", fp4_last_error());
     cfg c = load_config();
     g_expected = 0;
     expect2(ck, "model.embed_tokens.weight", c.V, c.H);
@@ -168,7 +168,7 @@ static void test_checkpoint(image *im) {
 static void test_rewrite(const image *im, const char *name) {
     fp4_st_file *f = NULL;
     if (!fp4t_check(fp4_st_open_memory(im->buf, im->len, name, &f) == FP4_ST_OK, "%s: %s", name,
-                    fp4_st_errmsg()))
+                    fp4_last_error()))
         return;
     fp4_st_writer *w = NULL;
     fp4_st_writer_create(NULL, &w);
@@ -188,7 +188,7 @@ static void test_headers(image *im) {
     fp4_st_file *f[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3; i++)
         fp4t_check(fp4_st_open_memory(im[i].buf, im[i].len, k_files[i], &f[i]) == FP4_ST_OK,
-                   "%s: %s", k_files[i], fp4_st_errmsg());
+                   "%s: %s", k_files[i], fp4_last_error());
     if (!f[0] || !f[1] || !f[2]) goto out;
     fp4t_check(fp4_st_count(f[0]) == 93 && fp4_st_count(f[1]) == 108 && fp4_st_count(f[2]) == 74,
                "tensor counts %lld %lld %lld", (long long)fp4_st_count(f[0]),
@@ -201,7 +201,7 @@ static void test_headers(image *im) {
     fp4t_check(t && fp4_st_expect(t, "act", FP4_ST_I64, 1, (int64_t[]){64}) == FP4_ST_OK, "ids");
     t = fp4_st_find(f[2], "f64.layers.2.self_attn.1");
     fp4t_check(t && fp4_st_expect(t, "act", FP4_ST_F64, 4, (int64_t[]){1, 4, 64, 64}) == FP4_ST_OK,
-               "attention probabilities: %s", fp4_st_errmsg());
+               "attention probabilities: %s", fp4_last_error());
     t = fp4_st_find(f[2], "f32.layers.3.mlp.gate.2");
     fp4t_check(t && fp4_st_expect(t, "act", FP4_ST_I64, 2, (int64_t[]){64, 4}) == FP4_ST_OK,
                "top-k ids");
@@ -214,7 +214,7 @@ out:
 static void test_index_rewrite(void) {
     fp4_st_ckpt *ck = NULL;
     if (!fp4t_check(fp4_st_ckpt_open(DATA_DIR "/model.safetensors.index.json", &ck) == FP4_ST_OK,
-                    "index: %s", fp4_st_errmsg()))
+                    "index: %s", fp4_last_error()))
         return;
     int64_t n = fp4_st_ckpt_count(ck);
     const char **names = malloc((size_t)n * sizeof *names);
@@ -226,7 +226,7 @@ static void test_index_rewrite(void) {
     }
     const char *out = tio_path("index.json");
     fp4t_check(fp4_st_write_index(out, n, names, shards, fp4_st_ckpt_total_size(ck), 6134656) ==
-               FP4_ST_OK, "write index: %s", fp4_st_errmsg());
+               FP4_ST_OK, "write index: %s", fp4_last_error());
     size_t a = 0, b = 0;
     uint8_t *got = tio_read(out, &a);
     uint8_t *want = tio_read(DATA_DIR "/model.safetensors.index.json", &b);

@@ -37,7 +37,7 @@ static uint32_t below(rng *r, uint32_t n) { return n ? draw(r) % n : 0; }
 static buf finish(fp4_st_writer *w) {
     buf b = {NULL, 0};
     fp4t_check(fp4_st_writer_finish_memory(w, &b.p, &b.len) == FP4_ST_OK, "seed: %s",
-               fp4_st_errmsg());
+               fp4_last_error());
     return b;
 }
 
@@ -325,7 +325,7 @@ static void check_roundtrip(const fp4_st_file *f, uint64_t iter) {
     if (st == FP4_ST_OK) st = fp4_st_open_memory(out, len, "rewrite", &g);
     fp4t_check(st == FP4_ST_OK && fp4_st_count(g) == fp4_st_count(f) &&
                fp4_st_metadata_count(g) == fp4_st_metadata_count(f),
-               "iter %llu: round trip failed: %s", (unsigned long long)iter, fp4_st_errmsg());
+               "iter %llu: round trip failed: %s", (unsigned long long)iter, fp4_last_error());
     fp4_st_close(g);
     free(out);
 }
@@ -341,7 +341,7 @@ static fp4_st_status run_one(const buf *b, uint64_t iter, const char *label) {
         return st;
     }
     g_fail[st]++;
-    const char *m = fp4_st_errmsg();
+    const char *m = fp4_last_error();
     fp4t_check(f == NULL, "iter %llu: handle left on failure", (unsigned long long)iter);
     fp4t_check(tio_msg_ok(m) && strstr(m, label) == m, "iter %llu: bad message '%s'",
                (unsigned long long)iter, m);

@@ -52,7 +52,7 @@ static int make_specs(spec *s, uint64_t seed) {
             p->ndim = nd[i];
             memcpy(p->shape, shp[i], sizeof p->shape);
             fp4_st_status st = fp4_st_tensor_size(p->dtype, p->ndim, p->shape, NULL, &p->nbytes);
-            fp4t_check(st == FP4_ST_OK, "size of %s: %s", p->name, fp4_st_errmsg());
+            fp4t_check(st == FP4_ST_OK, "size of %s: %s", p->name, fp4_last_error());
             p->data = malloc((size_t)p->nbytes + 1);
             for (int64_t b = 0; b < p->nbytes; b++)
                 p->data[b] = (uint8_t)fp4t_rand32(seed, STREAM_DATA, (uint64_t)n * 4096 + b);
@@ -65,7 +65,7 @@ static void add_specs(fp4_st_writer *w, spec *s, int n) {
     for (int i = 0; i < n; i++) {
         fp4_st_status st = (i % 2 ? fp4_st_writer_add_copy : fp4_st_writer_add)(
             w, s[i].name, s[i].dtype, s[i].ndim, s[i].shape, s[i].data, s[i].nbytes);
-        fp4t_check(st == FP4_ST_OK, "add %s: %s", s[i].name, fp4_st_errmsg());
+        fp4t_check(st == FP4_ST_OK, "add %s: %s", s[i].name, fp4_last_error());
     }
     fp4t_check(fp4_st_writer_set_metadata(w, "format", "pt") == FP4_ST_OK, "metadata");
     fp4t_check(fp4_st_writer_set_metadata(w, "creator", "fp4sim test") == FP4_ST_OK, "metadata");
@@ -123,7 +123,7 @@ static void test_all_dtypes(void) {
     fp4_st_writer *w = NULL;
     fp4t_check(fp4_st_writer_create(path, &w) == FP4_ST_OK, "create");
     add_specs(w, s, n);
-    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "finish: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "finish: %s", fp4_last_error());
     fp4_st_writer *m = NULL;
     fp4_st_writer_create(NULL, &m);
     add_specs(m, s, n);
@@ -134,9 +134,9 @@ static void test_all_dtypes(void) {
     uint8_t *disk = tio_read(path, &flen);
     fp4t_check(disk && flen == mlen && memcmp(disk, mem, mlen) == 0, "file != memory image");
     fp4_st_file *f = NULL, *g = NULL;
-    fp4t_check(fp4_st_open(path, &f) == FP4_ST_OK, "open: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_open(path, &f) == FP4_ST_OK, "open: %s", fp4_last_error());
     fp4t_check(fp4_st_open_memory(mem, mlen, "mem", &g) == FP4_ST_OK, "open mem: %s",
-               fp4_st_errmsg());
+               fp4_last_error());
     if (f) check_file(f, s, n);
     if (g) check_file(g, s, n);
     for (int64_t i = 0; f && i < fp4_st_count(f); i++) {
@@ -157,7 +157,7 @@ static void expect_image(const char *what, fp4_st_writer *w, const char *header,
     uint8_t *buf = NULL;
     size_t len = 0;
     fp4t_check(fp4_st_writer_finish_memory(w, &buf, &len) == FP4_ST_OK, "%s: %s", what,
-               fp4_st_errmsg());
+               fp4_last_error());
     uint8_t want[256];
     tio_le64(want, hlen);
     memcpy(want + 8, header, hlen);
@@ -205,7 +205,7 @@ static void test_layout_order(void) {
     size_t len = 0;
     fp4_st_writer_finish_memory(w, &buf, &len);
     fp4_st_file *f = NULL;
-    fp4t_check(fp4_st_open_memory(buf, len, "order", &f) == FP4_ST_OK, "open: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_open_memory(buf, len, "order", &f) == FP4_ST_OK, "open: %s", fp4_last_error());
     const char *want[] = {"c", "g", "b", "bb", "d", "a", "e", "f"};
     for (int i = 0; f && i < 8; i++)
         fp4t_check(!strcmp(fp4_st_at(f, i)->name, want[i]), "order[%d] = %s, want %s", i,
@@ -227,7 +227,7 @@ static void test_escapes(void) {
     fp4_st_writer_create(NULL, &w);
     for (int i = 0; i < 4; i++)
         fp4t_check(fp4_st_writer_add(w, names[i], FP4_ST_U8, 1, &n1, &one, 1) == FP4_ST_OK,
-                   "add escaped %d: %s", i, fp4_st_errmsg());
+                   "add escaped %d: %s", i, fp4_last_error());
     fp4_st_writer_set_metadata(w, "k\n", "v\"");
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -236,7 +236,7 @@ static void test_escapes(void) {
                    != NULL, "serde escapes: %s", (char *)buf + 8);
     fp4t_check(strstr((char *)buf + 8, "\"k\\n\":\"v\\\"\"") != NULL, "metadata escapes");
     fp4_st_file *f = NULL;
-    fp4t_check(fp4_st_open_memory(buf, len, "esc", &f) == FP4_ST_OK, "open: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_open_memory(buf, len, "esc", &f) == FP4_ST_OK, "open: %s", fp4_last_error());
     for (int i = 0; f && i < 4; i++)
         fp4t_check(fp4_st_find(f, names[i]) != NULL, "escaped name %d lost", i);
     fp4t_check(f && fp4_st_metadata(f, "k\n") && !strcmp(fp4_st_metadata(f, "k\n"), "v\""),
@@ -252,9 +252,9 @@ static void expect_add_error(const char *what, fp4_st_status want, const char *n
     fp4_st_writer_create(tio_path("never.safetensors"), &w);
     fp4_st_status st = fp4_st_writer_add(w, name, d, ndim, shape, data, nbytes);
     fp4t_check(st == want, "%s: status %s, want %s (%s)", what, fp4_st_status_name(st),
-               fp4_st_status_name(want), fp4_st_errmsg());
-    fp4t_check(tio_msg_ok(fp4_st_errmsg()) && strstr(fp4_st_errmsg(), "never.safetensors"),
-               "%s: message %s", what, fp4_st_errmsg());
+               fp4_st_status_name(want), fp4_last_error());
+    fp4t_check(tio_msg_ok(fp4_last_error()) && strstr(fp4_last_error(), "never.safetensors"),
+               "%s: message %s", what, fp4_last_error());
     fp4_st_writer_abort(w);
 }
 
@@ -278,11 +278,11 @@ static void test_writer_errors(void) {
     fp4_st_writer_add(w, "x", FP4_ST_U8, 1, s2, d, 2);
     fp4_st_writer_add(w, "x", FP4_ST_I8, 1, s2, d, 2);
     fp4t_check(fp4_st_writer_finish(w) == FP4_ST_E_DUPLICATE, "duplicate accepted");
-    fp4t_check(strstr(fp4_st_errmsg(), "tensor 'x'") != NULL, "dup message: %s", fp4_st_errmsg());
+    fp4t_check(strstr(fp4_last_error(), "tensor 'x'") != NULL, "dup message: %s", fp4_last_error());
     fp4t_check(access(tio_path("dup.safetensors"), F_OK) != 0, "failed finish left a file");
     fp4_st_writer_create(tio_path("no/such/dir/x.safetensors"), &w);
     fp4t_check(fp4_st_writer_finish(w) == FP4_ST_E_IO, "missing dir accepted");
-    fp4t_check(strstr(fp4_st_errmsg(), "no/such/dir") != NULL, "io message: %s", fp4_st_errmsg());
+    fp4t_check(strstr(fp4_last_error(), "no/such/dir") != NULL, "io message: %s", fp4_last_error());
     fp4_st_writer_create(NULL, &w);
     fp4t_check(fp4_st_writer_finish(w) == FP4_ST_E_ARG, "finish without a path accepted");
     fp4t_check(fp4_st_writer_add(NULL, "x", FP4_ST_U8, 1, s2, d, 2) == FP4_ST_E_ARG, "NULL w");
@@ -316,9 +316,9 @@ static void test_copy_and_replace(void) {
     fp4_st_writer_set_metadata(w, "k", "new");
     a[0] = 9; /* seen: referenced */
     b[0] = 9; /* not seen: copied */
-    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "finish: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "finish: %s", fp4_last_error());
     fp4_st_file *f = NULL;
-    fp4t_check(fp4_st_open(path, &f) == FP4_ST_OK, "open: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_open(path, &f) == FP4_ST_OK, "open: %s", fp4_last_error());
     const fp4_st_tensor *t = NULL;
     fp4t_check(f && fp4_st_get(f, "ref", &t) == FP4_ST_OK && ((const uint8_t *)t->data)[0] == 9,
                "referenced data not read at finish");
@@ -328,7 +328,7 @@ static void test_copy_and_replace(void) {
     fp4_st_close(f); /* replace the file while nobody maps it, then check again */
     fp4_st_writer_create(path, &w);
     fp4_st_writer_add(w, "other", FP4_ST_U8, 1, s4, b, 4);
-    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "second finish: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "second finish: %s", fp4_last_error());
     fp4t_check(fp4_st_open(path, &f) == FP4_ST_OK && fp4_st_count(f) == 1 &&
                    fp4_st_find(f, "other"), "file not replaced");
     fp4_st_close(f);
@@ -350,15 +350,15 @@ static void test_lookups(void) {
     fp4_st_open_memory(buf, len, "look.safetensors", &f);
     const fp4_st_tensor *t = NULL;
     fp4t_check(fp4_st_get(f, "nope", &t) == FP4_ST_E_NOT_FOUND && t == NULL, "get absent");
-    fp4t_check(strstr(fp4_st_errmsg(), "look.safetensors: tensor 'nope'") != NULL, "msg: %s",
-               fp4_st_errmsg());
+    fp4t_check(strstr(fp4_last_error(), "look.safetensors: tensor 'nope'") != NULL, "msg: %s",
+               fp4_last_error());
     fp4t_check(fp4_st_find(f, "nope") == NULL && fp4_st_at(f, -1) == NULL && fp4_st_at(f, 1) ==
                NULL, "out-of-range lookups");
     t = fp4_st_find(f, "w");
     fp4t_check(t && t->offset == 8 + fp4_st_header_len(f) && fp4_st_data_len(f) == 4, "offset");
     fp4t_check(fp4_st_expect(t, "ckpt", FP4_ST_F32, 1, (int64_t[]){2}) == FP4_ST_E_MISMATCH &&
-               strstr(fp4_st_errmsg(), "expected F32 [2], found BF16 [2]"), "expect dtype: %s",
-               fp4_st_errmsg());
+               strstr(fp4_last_error(), "expected F32 [2], found BF16 [2]"), "expect dtype: %s",
+               fp4_last_error());
     fp4t_check(fp4_st_expect(t, "ckpt", FP4_ST_BF16, 1, (int64_t[]){3}) == FP4_ST_E_MISMATCH,
                "expect shape");
     fp4t_check(fp4_st_expect(t, "ckpt", FP4_ST_BF16, 1, (int64_t[]){-1}) == FP4_ST_OK, "wildcard");

@@ -18,15 +18,15 @@ static const char *fixture(const char *file) {
 
 static void test_checkpoint(void) {
     fp4_st_ckpt *ck = NULL;
-    if (!fp4t_check(fp4_st_ckpt_open(g_dir, &ck) == FP4_ST_OK, "open: %s", fp4_st_errmsg()))
+    if (!fp4t_check(fp4_st_ckpt_open(g_dir, &ck) == FP4_ST_OK, "open: %s", fp4_last_error()))
         return;
-    fp4t_check(fp4_st_ckpt_verify(ck) == FP4_ST_OK, "verify: %s", fp4_st_errmsg());
+    fp4t_check(fp4_st_ckpt_verify(ck) == FP4_ST_OK, "verify: %s", fp4_last_error());
     int64_t total = 0;
     bool finite = true;
     for (int64_t i = 0; i < fp4_st_ckpt_count(ck); i++) {
         const fp4_st_tensor *t = NULL;
         if (!fp4t_check(fp4_st_ckpt_get(ck, fp4_st_ckpt_name(ck, i), &t) == FP4_ST_OK, "%s",
-                        fp4_st_errmsg()))
+                        fp4_last_error()))
             continue;
         total += t->nbytes;
         for (int64_t k = 0; k < t->numel; k++) {
@@ -54,7 +54,7 @@ static void test_embedding(void) {
     if (st == FP4_ST_OK) st = fp4_st_get(act, "input_ids", &ids);
     if (st == FP4_ST_OK) st = fp4_st_get(act, "f32.embed", &e32);
     if (st == FP4_ST_OK) st = fp4_st_get(act, "f64.embed", &e64);
-    if (fp4t_check(st == FP4_ST_OK, "embedding tensors: %s", fp4_st_errmsg())) {
+    if (fp4t_check(st == FP4_ST_OK, "embedding tensors: %s", fp4_last_error())) {
         int64_t vocab = table->shape[0], hidden = table->shape[1], n = ids->shape[0];
         fp4t_check(e32->shape[0] == n && e32->shape[1] == hidden, "embed shape");
         for (int64_t t = 0; t < n; t++) {
@@ -83,12 +83,12 @@ static void test_embedding(void) {
  * metadata of a real file, must reproduce the file exactly. */
 static void test_rewrite(const char *file) {
     fp4_st_file *f = NULL;
-    if (!fp4t_check(fp4_st_open(fixture(file), &f) == FP4_ST_OK, "%s", fp4_st_errmsg())) return;
+    if (!fp4t_check(fp4_st_open(fixture(file), &f) == FP4_ST_OK, "%s", fp4_last_error())) return;
     const char *out = tio_path(file);
     fp4_st_writer *w = NULL;
     fp4_st_writer_create(out, &w);
     tio_copy_tensors(f, w);
-    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "write %s: %s", file, fp4_st_errmsg());
+    fp4t_check(fp4_st_writer_finish(w) == FP4_ST_OK, "write %s: %s", file, fp4_last_error());
     fp4_st_close(f);
     size_t a = 0, b = 0;
     uint8_t *orig = tio_read(fixture(file), &a);

@@ -334,7 +334,7 @@ int main(void) {
     fp4t_begin("test_model_decode");
     fp4_st_file *acts;
     if (fp4_st_open(TINY_ACTS, &acts) != FP4_ST_OK) {
-        fprintf(stderr, "cannot open %s: %s\n", TINY_ACTS, fp4_st_errmsg());
+        fprintf(stderr, "cannot open %s: %s\n", TINY_ACTS, fp4_last_error());
         return 1;
     }
     fp4t_check(tm_read_i64(acts, "input_ids", g_ids, 64) == 0, "input_ids");

@@ -120,7 +120,7 @@ static double worst(const tm_ctx *c) {
 int main(void) {
     fp4t_begin("test_model_fixture");
     if (fp4_st_open(TINY_ACTS, &g_acts) != FP4_ST_OK) {
-        fprintf(stderr, "cannot open %s: %s\n", TINY_ACTS, fp4_st_errmsg());
+        fprintf(stderr, "cannot open %s: %s\n", TINY_ACTS, fp4_last_error());
         return 1;
     }
     fp4t_check(tm_read_i64(g_acts, "input_ids", g_ids, 64) == 0, "input_ids");

@@ -190,7 +190,7 @@ static int write_variant(variant v) {
 static void expect_open_error(variant v, const char *needle1, const char *needle2) {
     fp4m_model *m = NULL;
     fp4m_opts o = fp4m_opts_reference(FP4M_F32);
-    if (!fp4t_check(write_variant(v) == 0, "writing variant %d: %s", v, fp4_st_errmsg())) return;
+    if (!fp4t_check(write_variant(v) == 0, "writing variant %d: %s", v, fp4_last_error())) return;
     int rc = fp4m_open(g_dir, &o, &m);
     fp4t_check(rc != 0 && strstr(fp4_last_error(), needle1) && strstr(fp4_last_error(), needle2),
                "variant %d: rc %d, message '%s' (want '%s', '%s')", v, rc, fp4_last_error(), needle1,
@@ -224,7 +224,7 @@ static void *logits_of(fp4m_prec prec, const int64_t *ids) {
 /* The branches the fixture does not take run, decode incrementally to the
  * same bits, and absorbed MLA agrees with naive. */
 static void check_arch(const int64_t *ids) {
-    if (!fp4t_check(write_variant(V_ARCH) == 0, "writing V_ARCH: %s", fp4_st_errmsg())) return;
+    if (!fp4t_check(write_variant(V_ARCH) == 0, "writing V_ARCH: %s", fp4_last_error())) return;
     fp4m_opts on = fp4m_opts_reference(FP4M_F64), oa = on;
     oa.attn_form = FP4M_ATTN_ABSORB;
     double *a = logits_opts(&on, ids, 0), *b = logits_opts(&on, ids, 1), *c = logits_opts(&oa, ids, 0);

@@ -247,7 +247,7 @@ static void put(ow *o, const char *name, fp4_st_dtype dt, int32_t ndim, int64_t 
     int s = o->shards && strstr(name, "layers.1.") ? 1 : 0;
     if (o->rc) return;
     o->rc = fp4_st_writer_add_copy(o->w[s], name, dt, ndim, shape, data, nbytes) != FP4_ST_OK;
-    if (o->rc) fprintf(stderr, "writer: %s\n", fp4_st_errmsg());
+    if (o->rc) fprintf(stderr, "writer: %s\n", fp4_last_error());
     o->names[o->n] = strdup(name);
     o->shard[o->n++] = k_shard_names[s];
 }
@@ -586,7 +586,7 @@ static bool finite_all(const void *lg, fp4m_prec p) {
 }
 
 static void *logits_spec(const spec *s, fp4m_prec p) {
-    if (!fp4t_check(write_ckpt(s) == 0, "writing a checkpoint: %s", fp4_st_errmsg())) return NULL;
+    if (!fp4t_check(write_ckpt(s) == 0, "writing a checkpoint: %s", fp4_last_error())) return NULL;
     return logits_of(p, NULL, true);
 }
 
@@ -642,7 +642,7 @@ static void check_backend(void) {
         for (int p = 0; p < 2; p++) {
             rec x = {.s = &specs[k]};
             fp4m_gemm_backend b = {"check", &x, rec_f64, rec_f32};
-            if (!fp4t_check(write_ckpt(&specs[k]) == 0, "writing: %s", fp4_st_errmsg())) continue;
+            if (!fp4t_check(write_ckpt(&specs[k]) == 0, "writing: %s", fp4_last_error())) continue;
             void *lg = logits_of(p ? FP4M_F32 : FP4M_F64, &b, p == 1);
             int missing = 0;
             for (int t = 0; t < g_nt; t++)
@@ -715,7 +715,7 @@ static void expect_open_error(const char *what, const char *n1, const char *n2) 
 }
 
 static void expect_error(const char *what, const spec *s, const char *n1, const char *n2) {
-    if (fp4t_check(write_ckpt(s) == 0, "%s: writing: %s", what, fp4_st_errmsg()))
+    if (fp4t_check(write_ckpt(s) == 0, "%s: writing: %s", what, fp4_last_error()))
         expect_open_error(what, n1, n2);
 }
 

@@ -5,6 +5,8 @@
 #ifndef FP4_TESTUTIL_H
 #define FP4_TESTUTIL_H
 
+#include "fp4rng.h"
+
 #include <Random123/philox.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,9 +22,9 @@ static inline uint64_t fp4t_seed(void) {
 
 /* 128 random bits for case `index` of stream `stream` under `seed`. */
 static inline philox4x32_ctr_t fp4t_rand4(uint64_t seed, uint32_t stream, uint64_t index) {
-    philox4x32_ctr_t c = {{(uint32_t)index, (uint32_t)(index >> 32), stream, 0}};
-    philox4x32_key_t k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
-    return philox4x32(c, k);
+    philox4x32_ctr_t r; /* the library's generator (fp4rng.h), sub-stream 0 */
+    fp4_philox4x32(seed, stream, 0, index, r.v);
+    return r;
 }
 static inline uint32_t fp4t_rand32(uint64_t seed, uint32_t stream, uint64_t index) {
     return fp4t_rand4(seed, stream, index).v[0];

@@ -17,7 +17,7 @@ static char g_path[512];
 
 static void require(int ok, const char *what) {
     if (ok) return;
-    fprintf(stderr, "invariant broken: %s (message: %s)\n", what, fp4_st_errmsg());
+    fprintf(stderr, "invariant broken: %s (message: %s)\n", what, fp4_last_error());
     abort();
 }
 
@@ -41,7 +41,7 @@ static void exercise(fp4_st_ckpt *c) {
         if (i < 4) {
             const fp4_st_tensor *t = NULL;
             fp4_st_status st = fp4_st_ckpt_get(c, name, &t);
-            require(st == FP4_ST_OK || (t == NULL && fp4_st_errmsg()[0]), "get");
+            require(st == FP4_ST_OK || (t == NULL && fp4_last_error()[0]), "get");
         }
     }
 }
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fp4_st_ckpt *c = NULL;
     fp4_st_status st = fp4_st_ckpt_open(g_path, &c);
     if (st != FP4_ST_OK) {
-        const char *m = fp4_st_errmsg();
+        const char *m = fp4_last_error();
         require(c == NULL && m[0] && !strchr(m, '\n'), "one-line message on failure");
         return 0;
     }

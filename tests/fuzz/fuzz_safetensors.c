@@ -17,7 +17,7 @@
 
 static void require(int ok, const char *what) {
     if (ok) return;
-    fprintf(stderr, "invariant broken: %s (message: %s)\n", what, fp4_st_errmsg());
+    fprintf(stderr, "invariant broken: %s (message: %s)\n", what, fp4_last_error());
     abort();
 }
 
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fp4_st_file *f = NULL;
     fp4_st_status st = fp4_st_open_memory(data, size, "fuzz-input", &f);
     if (st != FP4_ST_OK) {
-        const char *m = fp4_st_errmsg();
+        const char *m = fp4_last_error();
         require(f == NULL, "no handle on failure");
         require(m[0] && !strchr(m, '\n') && strncmp(m, "fuzz-input: ", 12) == 0,
                 "one-line message naming the input");
