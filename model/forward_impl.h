@@ -112,9 +112,18 @@ static void rmsnorm_row_f32(const fwd *f, const real *x, int64_t d, const real *
     }
 }
 
-static void rmsnorm_row_f64(const fwd *f, const real *x, int64_t d, const real *w, real *y) {
+/* Native float64 (the FP64 path's reference): the squares summed in order,
+ * or with torch_order as torch.sum of x.pow(2) in float64 (SumKernel.cpp's
+ * order, fp4m_sum_f64_torch). */
+static void rmsnorm_row_f64(const fwd *f, const real *x, int64_t d, const real *w, real *y,
+                            double *sq) {
     double s = 0.0;
-    for (int64_t i = 0; i < d; i++) s += (double)x[i] * (double)x[i];
+    if (f->o->torch_order) {
+        for (int64_t i = 0; i < d; i++) sq[i] = (double)x[i] * (double)x[i];
+        s = fp4m_sum_f64_torch(sq, d);
+    } else {
+        for (int64_t i = 0; i < d; i++) s += (double)x[i] * (double)x[i];
+    }
     double r = 1.0 / sqrt(s / (double)d + f->c->rms_norm_eps);
     for (int64_t i = 0; i < d; i++) y[i] = (real)((double)w[i] * ((double)x[i] * r));
 }
@@ -122,13 +131,13 @@ static void rmsnorm_row_f64(const fwd *f, const real *x, int64_t d, const real *
 /* rows of x with leading dimension ld -> dense y [rows, d]. */
 static int rmsnorm(fwd *f, const real *x, int64_t rows, int64_t d, int64_t ld, const m_tensor *w,
                    real *y) {
-    float *sq = scratch_bytes(f, d * (int64_t)sizeof(float));
+    void *sq = scratch_bytes(f, d * (int64_t)sizeof(double)); /* squares, float or double */
     if (!sq) return -1;
     for (int64_t r = 0; r < rows; r++) {
         if (norm_in_f32(f))
-            rmsnorm_row_f32(f, x + r * ld, d, (const real *)w->data, y + r * d, sq);
+            rmsnorm_row_f32(f, x + r * ld, d, (const real *)w->data, y + r * d, (float *)sq);
         else
-            rmsnorm_row_f64(f, x + r * ld, d, (const real *)w->data, y + r * d);
+            rmsnorm_row_f64(f, x + r * ld, d, (const real *)w->data, y + r * d, (double *)sq);
     }
     scratch_release(f, f->nscr - 1);
     return 0;
@@ -512,6 +521,7 @@ static void route_token(const fwd *f, const m_layer *L, const real *logit, int64
     const real *bias = (const real *)L->bias.data;
     int64_t gidx[G], top2[2];
     for (int64_t e = 0; e < E; e++) ch[e] = add_r(f, sigmoid_r(f, (double)logit[e]), (double)bias[e]);
+    /* group score: topk(2).sum(-1); torch's order for two values is x0 + x1 */
     for (int64_t g = 0; g < G; g++) {
         topk_r(f, ch + g * per, per, 2, top2);
         gs[g] = add_r(f, ch[g * per + top2[0]], ch[g * per + top2[1]]);
@@ -528,15 +538,25 @@ static void route_token(const fwd *f, const m_layer *L, const real *logit, int64
 }
 
 /* Combine weights of one token: s[idx], / (sum + 1e-20) (transformers; the
- * official code has no epsilon), * routed_scaling_factor. */
+ * official code has no epsilon), * routed_scaling_factor. The sum runs over
+ * the top-k slots in their order (torch.topk's with torch_order): as
+ * topk_weights.sum(dim=-1) with torch_order (SumKernel.cpp's order, e.g.
+ * float32 top-6 = ((((v0 + v4) + v5) + v1) + v2) + v3; float32 top-4 and
+ * top-8 are sequential, float64 top-8 is not), else sequentially. */
 static void route_weights(const fwd *f, const real *logit, const int64_t *idx, real *w) {
     const fp4m_config *c = f->c;
     const int64_t k = c->num_experts_per_tok;
+    const bool torch = f->o->torch_order;
     double v[k];
     for (int64_t s = 0; s < k; s++) v[s] = sigmoid_r(f, (double)logit[idx[s]]);
     if (router_in_f32(f)) {
-        float sum = 0.0f;
-        for (int64_t s = 0; s < k; s++) sum += (float)v[s];
+        float vf[k], sum = 0.0f;
+        for (int64_t s = 0; s < k; s++) vf[s] = (float)v[s];
+        if (torch) {
+            sum = fp4m_sum_f32_torch(vf, k);
+        } else {
+            for (int64_t s = 0; s < k; s++) sum += vf[s];
+        }
         sum += 1e-20f;
         for (int64_t s = 0; s < k; s++) {
             float x = (float)v[s];
@@ -546,7 +566,11 @@ static void route_weights(const fwd *f, const real *logit, const int64_t *idx, r
         return;
     }
     double sum = 0.0;
-    for (int64_t s = 0; s < k; s++) sum += v[s];
+    if (torch) {
+        sum = fp4m_sum_f64_torch(v, k);
+    } else {
+        for (int64_t s = 0; s < k; s++) sum += v[s];
+    }
     sum += 1e-20;
     for (int64_t s = 0; s < k; s++)
         w[s] = (real)((c->norm_topk_prob ? v[s] / sum : v[s]) * c->routed_scaling_factor);

@@ -426,8 +426,9 @@ typedef struct fp4m_opts {
     fp4m_group_mask group_mask;
     fp4m_attn_form attn_form;
     /* torch's CPU kernels (torch 2.11, x86-64) where transformers' result
-     * depends on them: FP32 reduction orders (RMSNorm mean of squares as
-     * SumKernel.cpp's cascade_sum, the softmax row sum in 16 lanes), SLEEF's
+     * depends on them: torch.sum's order (SumKernel.cpp's cascade_sum, float32
+     * and float64: RMSNorm mean of squares, the top-k weight sum), the
+     * softmax row sum in 16 lanes, SLEEF's
      * vectorised exp (Sleef_expf8_u10 in the softmax and the sigmoid, and
      * Sleef_expd4_u10 / expf8 in SiLU, torch_math.c) and torch.topk's output
      * order (which fixes the order of the top-k weight sum). Makes the

@@ -109,11 +109,17 @@ int fp4m_cache_reserve(fp4m_model *m, int64_t need);
  * Numerics shared by both paths (numerics.c)
  * ------------------------------------------------------------------------- */
 
-/* Sum of n floats in the order of torch's CPU sum over a contiguous last
- * dim with AVX2 (8 lanes): aten/src/ATen/native/cpu/SumKernel.cpp
- * vectorized_inner_sum -> row_sum (4 vector accumulators) -> multi_row_sum
- * (cascade levels of 16), then the 8 lanes added in order. */
+/* torch.sum of one contiguous row of n values on CPU, in the order of
+ * aten/src/ATen/native/cpu/SumKernel.cpp's cascade_sum as x86-64 builds run
+ * it (the AVX2 kernel, also on AVX-512 machines: 8 float / 4 double lanes):
+ * n >= lanes: vectorized_inner_sum (row_sum over the vectors with 4 vector
+ * accumulators and multi_row_sum's cascade, then the n % lanes tail, then
+ * the lanes in order); n < lanes: row_sum over the scalars (4 accumulators,
+ * the n % 4 leftovers into the first). Serial order (rows under 32768
+ * elements or one thread). Derivation and checks: torch_math.c, docs/model.md
+ * "torch's summation order". */
 float fp4m_sum_f32_torch(const float *x, int64_t n);
+double fp4m_sum_f64_torch(const double *x, int64_t n);
 /* The softmax row sum as the fixture's torch computed it (found by fitting,
  * not read from the kernel): 16 lanes (lane = index mod 16, sequential; the
  * same as two 8-lane accumulators taking alternate vectors), then the tree

@@ -22,65 +22,12 @@ char *fp4m_join_if_dir(const char *path, const char *name) {
 }
 
 /* ---------------------------------------------------------------------------
- * torch CPU reduction orders (AVX2, Vectorized<float> = 8 lanes). Matching
- * them makes our FP32 islands bit-identical to transformers on CPU: the
- * fixture's RMSNorm outputs match on 64 of 64 tokens with this order and on
- * 54 with an exactly rounded sum (docs/model.md).
+ * Reduction orders. torch.sum's own order (SumKernel.cpp) is in torch_math.c
+ * (fp4m_sum_f32_torch / fp4m_sum_f64_torch); the softmax's 16-lane row sum
+ * is a different kernel and stays here.
  * ------------------------------------------------------------------------- */
 
-enum { LANES = 8, ILP = 4, LEVELS = 4 };
-
-typedef struct vec8 {
-    float l[LANES];
-} vec8;
-
-static void vadd(vec8 *a, const float *x) {
-    for (int i = 0; i < LANES; i++) a->l[i] += x[i];
-}
-static void vaddv(vec8 *a, const vec8 *b) { vadd(a, b->l); }
-
-static int64_t ceil_log2(int64_t x) {
-    return x <= 1 ? 0 : 64 - __builtin_clzll((unsigned long long)(x - 1));
-}
-
-/* multi_row_sum<acc, nrows = 4>: `size` rows of 4 vectors, summed with a
- * cascade of 4 levels so that long rows do not lose precision. */
-static void multi_row_sum(const float *x, int64_t size, vec8 out[ILP]) {
-    vec8 acc[LEVELS][ILP];
-    memset(acc, 0, sizeof acc);
-    int64_t lp = ceil_log2(size) / LEVELS;
-    if (lp < 4) lp = 4;
-    const int64_t step = (int64_t)1 << lp, mask = step - 1;
-    int64_t i = 0;
-    while (i + step <= size) {
-        for (int64_t j = 0; j < step; j++, i++)
-            for (int k = 0; k < ILP; k++) vadd(&acc[0][k], x + (i * ILP + k) * LANES);
-        for (int j = 1; j < LEVELS; j++) {
-            for (int k = 0; k < ILP; k++) {
-                vaddv(&acc[j][k], &acc[j - 1][k]);
-                memset(&acc[j - 1][k], 0, sizeof(vec8));
-            }
-            if ((i & (mask << (j * lp))) != 0) break;
-        }
-    }
-    for (; i < size; i++)
-        for (int k = 0; k < ILP; k++) vadd(&acc[0][k], x + (i * ILP + k) * LANES);
-    for (int j = 1; j < LEVELS; j++)
-        for (int k = 0; k < ILP; k++) vaddv(&acc[0][k], &acc[j][k]);
-    for (int k = 0; k < ILP; k++) out[k] = acc[0][k];
-}
-
-float fp4m_sum_f32_torch(const float *x, int64_t n) {
-    const int64_t nvec = n / LANES, size_ilp = nvec / ILP;
-    vec8 part[ILP];
-    multi_row_sum(x, size_ilp, part);
-    for (int64_t i = size_ilp * ILP; i < nvec; i++) vadd(&part[0], x + i * LANES);
-    for (int k = 1; k < ILP; k++) vaddv(&part[0], &part[k]);
-    float s = 0.0f;
-    for (int64_t k = nvec * LANES; k < n; k++) s += x[k];
-    for (int i = 0; i < LANES; i++) s += part[0].l[i];
-    return s;
-}
+enum { LANES = 8 };
 
 float fp4m_sum_f32_lanes16(const float *x, int64_t n) {
     float a[2 * LANES] = {0};

@@ -1,4 +1,4 @@
-/* torch_math.c - the elementary functions and the top-k order of torch's
+/* torch_math.c - the elementary functions, the top-k order and the sum order of torch's
  * CPU kernels (torch 2.11, AVX2 capability, x86-64), one lane at a time, so
  * that the FP32 islands of transformers (and torch's float64 SiLU) can be
  * reproduced bit for bit (docs/model.md, "The FP32 islands of transformers,
@@ -277,3 +277,113 @@ void fp4m_topk_torch(const double *v, int64_t n, int64_t k, int64_t *idx) {
     for (int64_t s = 0; s < k; s++) idx[s] = q[s].i;
 }
 
+
+/* ---------------------------------------------------------------------------
+ * torch.sum on CPU (aten/src/ATen/native/cpu/SumKernel.cpp, cascade_sum) for
+ * one contiguous row of n values, float32 or float64, as the serial kernel
+ * adds them (a row of fewer than 32768 elements, or one thread; larger
+ * multi-threaded sums are split across threads, not modelled).
+ *
+ * Which build: SumKernel.cpp registers with REGISTER_DISPATCH, which under
+ * CPU_CAPABILITY_AVX512 registers nullptr (DispatchStub.h), and the dispatcher
+ * then falls back to the AVX2 kernel (DispatchStub.cpp: "dispatch to AVX2,
+ * since the AVX512 kernel is missing"; the file's comment: the AVX-512 sums
+ * are less accurate for fp16 and slower). So an x86-64 wheel sums with the
+ * AVX2 code on AVX2 and AVX-512 machines alike: Vectorized<float> = 8 lanes,
+ * Vectorized<double> = 4 (32-byte vectors; the DEFAULT build's generic
+ * Vectorized is 32 bytes too, so the order is the same there).
+ *
+ * The order (cascade_sum -> vectorized_inner_sum when n >= lanes, else
+ * scalar_inner_sum / scalar_outer_sum; both call row_sum):
+ *   row_sum(size items): the items viewed as rows of ILP = 4; the 4 columns
+ *     summed by multi_row_sum, the size % 4 leftover items added to column 0,
+ *     then column 0 += column 1, += column 2, += column 3.
+ *   multi_row_sum(rows): 4 accumulators per column in a cascade of 4 levels:
+ *     rows are added to level 0 in chunks of 2^p (p = max(4, ceil(log2
+ *     rows) / 4)); after each chunk level j-1 is added into level j and
+ *     cleared, going up while the row count is a multiple of 2^(j p); the
+ *     rows after the last full chunk go to level 0; finally level 0 += level
+ *     1, += level 2, += level 3.
+ *   n >= lanes: row_sum over the n / lanes vectors (lane by lane), then
+ *     s = 0, += the n % lanes tail values in order, += lanes 0 .. lanes-1.
+ *   n < lanes: row_sum over the n scalars.
+ * The output is filled with 0 and the row's sum added to it (0 + s).
+ * Short rows, float32: n <= 4 and n = 8 are sequential; n = 6 is
+ * ((((x0 + x4) + x5) + x1) + x2) + x3. float64: n = 6 is
+ * ((((x4 + x5) + x0) + x1) + x2) + x3 and n = 8 is
+ * (((x0 + x4) + (x1 + x5)) + (x2 + x6)) + (x3 + x7).
+ * The order is the same in the revisions of SumKernel.cpp read (pytorch main
+ * and an older one) and in torch 1.13, against which it was checked bit for
+ * bit (Debian python3-torch, DEFAULT and AVX2 capabilities; 10^4 random
+ * vectors for every n in 1..64 and fewer for 27 lengths up to 140000, float32
+ * and float64, 1-D and 2-D sums: no difference; tools/torch_sum_table.py).
+ * test_model_torchsum checks the recorded table tests/data/torch-sum.txt.
+ * ------------------------------------------------------------------------- */
+
+enum { TS_ILP = 4, TS_LEVELS = 4, TS_MAXLANES = 8 };
+
+static int64_t ts_ceil_log2(int64_t x) { /* utils::CeilLog2: 1 for x <= 2 */
+    return x <= 2 ? 1 : 64 - __builtin_clzll((unsigned long long)(x - 1));
+}
+
+/* Instantiated for float (8 lanes) and double (4 lanes). An item is `lanes`
+ * consecutive values (a vector, or lanes = 1 for a scalar); item i, lane l
+ * is x[i * lanes + l]. */
+#define FP4M_DEFINE_TORCH_SUM(T, S, LANES)                                                  \
+    static void ts_add_##S(T *a, const T *b, int lanes) {                                   \
+        for (int l = 0; l < lanes; l++) a[l] += b[l];                                       \
+    }                                                                                       \
+    /* multi_row_sum over `rows` rows of TS_ILP items each (row i = items         \
+     * TS_ILP i .. TS_ILP i + 3); out[k] = column k's sum. */                               \
+    static void ts_multi_row_##S(const T *x, int64_t rows, int lanes,                       \
+                                 T out[TS_ILP][TS_MAXLANES]) {                              \
+        T acc[TS_LEVELS][TS_ILP][TS_MAXLANES];                                              \
+        memset(acc, 0, sizeof acc);                                                         \
+        int64_t lp = ts_ceil_log2(rows) / TS_LEVELS;                                        \
+        if (lp < 4) lp = 4;                                                                 \
+        const int64_t step = (int64_t)1 << lp, mask = step - 1;                             \
+        int64_t i = 0;                                                                      \
+        while (i + step <= rows) {                                                          \
+            for (int64_t j = 0; j < step; j++, i++)                                         \
+                for (int k = 0; k < TS_ILP; k++)                                            \
+                    ts_add_##S(acc[0][k], x + (i * TS_ILP + k) * lanes, lanes);             \
+            for (int j = 1; j < TS_LEVELS; j++) {                                           \
+                for (int k = 0; k < TS_ILP; k++) {                                          \
+                    ts_add_##S(acc[j][k], acc[j - 1][k], lanes);                            \
+                    memset(acc[j - 1][k], 0, sizeof acc[j - 1][k]);                         \
+                }                                                                           \
+                if ((i & (mask << (j * lp))) != 0) break;                                   \
+            }                                                                               \
+        }                                                                                   \
+        for (; i < rows; i++)                                                               \
+            for (int k = 0; k < TS_ILP; k++)                                                \
+                ts_add_##S(acc[0][k], x + (i * TS_ILP + k) * lanes, lanes);                 \
+        for (int j = 1; j < TS_LEVELS; j++)                                                 \
+            for (int k = 0; k < TS_ILP; k++) ts_add_##S(acc[0][k], acc[j][k], lanes);       \
+        memcpy(out, acc[0], sizeof acc[0]);                                                 \
+    }                                                                                       \
+    /* row_sum over `items` items: the sum of each lane in out[0 .. lanes). */              \
+    static void ts_row_##S(const T *x, int64_t items, int lanes, T out[TS_MAXLANES]) {      \
+        T part[TS_ILP][TS_MAXLANES];                                                        \
+        const int64_t rows = items / TS_ILP;                                                \
+        ts_multi_row_##S(x, rows, lanes, part);                                             \
+        for (int64_t i = rows * TS_ILP; i < items; i++) ts_add_##S(part[0], x + i * lanes, lanes); \
+        for (int k = 1; k < TS_ILP; k++) ts_add_##S(part[0], part[k], lanes);               \
+        memcpy(out, part[0], sizeof part[0]);                                               \
+    }                                                                                       \
+    T fp4m_sum_##S##_torch(const T *x, int64_t n) {                                         \
+        T lane[TS_MAXLANES], s = 0;                                                         \
+        if (n >= LANES) { /* vectorized_inner_sum */                                        \
+            const int64_t nvec = n / LANES;                                                 \
+            ts_row_##S(x, nvec, LANES, lane);                                               \
+            for (int64_t k = nvec * LANES; k < n; k++) s += x[k];                           \
+            for (int l = 0; l < LANES; l++) s += lane[l];                                   \
+        } else if (n > 0) { /* scalar row_sum */                                            \
+            ts_row_##S(x, n, 1, lane);                                                      \
+            s = lane[0];                                                                    \
+        }                                                                                   \
+        return (T)0 + s;                                                                    \
+    }
+
+FP4M_DEFINE_TORCH_SUM(float, f32, 8)
+FP4M_DEFINE_TORCH_SUM(double, f64, 4)

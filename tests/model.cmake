@@ -3,7 +3,7 @@
 # paths), incremental decode and greedy generation, the RoPE cos/sin sources
 # (correctly rounded vs long double; MKL where it loads). Data: tests/data.
 set(FP4_MODEL_TEST_DATA "${CMAKE_CURRENT_SOURCE_DIR}/data")
-foreach(t config loader fixture decode trig)
+foreach(t config loader fixture decode trig torchsum)
   fp4_add_test(test_model_${t} test_model_${t}.c "unit" fp4model)
   target_compile_definitions(test_model_${t} PRIVATE FP4_MODEL_TEST_DATA="${FP4_MODEL_TEST_DATA}")
 endforeach()

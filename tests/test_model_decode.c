@@ -262,20 +262,25 @@ static void check_backend_and_abort(void) {
 }
 
 /* A GEMM backend against its documented order, written out here: one fma
- * chain per K block of kb (kb >= K: one chain over all of K), the block
+ * chain per K block (blocks[] lists the block lengths, in order), the block
  * results added in order; whichever kernel computes it (8-row packed or
  * per-row blocks) and however many threads run. 64 x 520 x 520 is above the
  * size where the GEMM goes parallel. Returns how many f64 outputs differ
- * from a single chain over K (to show that a blocking is visible). */
-static long check_gemm_backend(const fp4m_gemm_backend *b, int64_t kb, uint32_t stream,
-                               const char *what) {
-    const int64_t M = 64, N = 520, K = 520;
+ * from a single chain over K and (in *fixed256) from fixed blocks of 256, to
+ * show that the blocking is visible. */
+static long check_gemm_backend(const fp4m_gemm_backend *b, int64_t N, int64_t K,
+                               const int64_t *blocks, uint32_t stream, const char *what,
+                               long *fixed256) {
+    const int64_t M = 64;
+    int64_t nblk = 0, sum = 0;
+    while (sum < K) sum += blocks[nblk++];
+    if (!fp4t_check(sum == K, "%s: blocks do not add up to K = %lld", what, (long long)K)) return 0;
     double *x = malloc(M * K * 8), *w = malloc(N * K * 8), *y1 = malloc(M * N * 8), *y2 = malloc(M * N * 8);
     float *xf = malloc(M * K * 4), *wf = malloc(N * K * 4), *z1 = malloc(M * N * 4), *z2 = malloc(M * N * 4);
     for (int64_t i = 0; i < M * K; i++) xf[i] = (float)(x[i] = (double)(int32_t)fp4t_rand32(fp4t_seed(), stream, i) / 2147483648.0);
     for (int64_t i = 0; i < N * K; i++) wf[i] = (float)(w[i] = (double)(int32_t)fp4t_rand32(fp4t_seed(), stream + 1, i) / 2147483648.0);
     fp4m_linear_desc d = {"test", 0, -1, N, K, NULL};
-    long bad64 = 0, bad32 = 0, chain64 = 0;
+    long bad64 = 0, bad32 = 0, chain64 = 0, f256 = 0;
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);
         b->gemm_f64(b->ctx, &d, M, x, w, y1);
@@ -286,29 +291,36 @@ static long check_gemm_backend(const fp4m_gemm_backend *b, int64_t kb, uint32_t 
         }
         for (int64_t r = 0; r < M; r++)
             for (int64_t c = 0; c < N; c++) {
-                double s = 0, one = 0;
+                double s = 0, one = 0, s256 = 0;
                 float sf = 0;
-                for (int64_t k0 = 0; k0 < K; k0 += kb) {
+                for (int64_t j = 0, k0 = 0; j < nblk; k0 += blocks[j++]) {
                     double bs = 0;
                     float bf = 0;
-                    for (int64_t k = k0; k < K && k < k0 + kb; k++) {
+                    for (int64_t k = k0; k < k0 + blocks[j]; k++) {
                         bs = fma(x[r * K + k], w[c * K + k], bs);
                         bf = fmaf(xf[r * K + k], wf[c * K + k], bf);
                     }
                     s = k0 ? s + bs : bs;
                     sf = k0 ? sf + bf : bf;
                 }
+                for (int64_t k0 = 0; k0 < K; k0 += 256) {
+                    double bs = 0;
+                    for (int64_t k = k0; k < K && k < k0 + 256; k++) bs = fma(x[r * K + k], w[c * K + k], bs);
+                    s256 = k0 ? s256 + bs : bs;
+                }
                 for (int64_t k = 0; k < K; k++) one = fma(x[r * K + k], w[c * K + k], one);
                 bad64 += y1[r * N + c] != s || y2[r * N + c] != s;
                 bad32 += z1[r * N + c] != sf || z2[r * N + c] != sf;
                 chain64 += y1[r * N + c] != one;
+                f256 += y1[r * N + c] != s256;
             }
     }
     fp4t_check(bad64 == 0 && bad32 == 0, "%s GEMM differs from its fma chains: %ld f64, %ld f32",
                what, bad64, bad32);
-    printf("%s GEMM, 64x520x520, 1 and 2 threads, packed and per-row kernels: %s "
-           "(one chain over K differs on %ld of %ld)\n",
-           what, bad64 || bad32 ? "DIFFER" : "bit-identical to its fma chains", chain64, 2 * M * N);
+    printf("%s GEMM, 64x%lldx%lld, 1 and 2 threads, packed and per-row kernels: %s "
+           "(of %lld: one chain over K differs on %ld, fixed 256-blocks on %ld)\n",
+           what, (long long)N, (long long)K, bad64 || bad32 ? "DIFFER" : "bit-identical to its fma chains",
+           (long long)(2 * M * N), chain64, f256);
     free(x);
     free(w);
     free(y1);
@@ -317,17 +329,43 @@ static long check_gemm_backend(const fp4m_gemm_backend *b, int64_t kb, uint32_t 
     free(wf);
     free(z1);
     free(z2);
+    if (fixed256) *fixed256 = f256;
     return chain64;
 }
 
-/* The default backend: one fma chain over k in order. fp4m_gemm_torch: one
- * chain per K block of 256 (K = 520: 256, 256, 8), and the blocking is
- * visible (one chain over K differs for most outputs). */
-static void check_gemm_default(void) { check_gemm_backend(fp4m_gemm_default(), 1 << 30, 1, "default"); }
+/* The default backend: one fma chain over k in order. */
+static void check_gemm_default(void) {
+    const int64_t one[] = {520};
+    check_gemm_backend(fp4m_gemm_default(), 520, 520, one, 1, "default", NULL);
+}
 
+/* fp4m_gemm_torch: the K blocks of backend.c's rule (256 while >= 512
+ * remain, a remainder in (256, 512) halved, the first half taking an odd
+ * one, a remainder <= 256 whole), written out here per K; the blocking is
+ * visible (one chain over K differs for most outputs), and where the rule
+ * is not fixed 256-blocks (K = 520, 384, 640, 301) that difference shows
+ * too. */
 static void check_gemm_torch(void) {
-    long chain64 = check_gemm_backend(fp4m_gemm_torch(), 256, 3, "torch");
-    fp4t_check(chain64 > 0, "torch GEMM equals one chain over K=520 everywhere");
+    static const struct {
+        int64_t n, k, blocks[5];
+        int fixed; /* the rule gives fixed 256-blocks */
+    } cases[] = {
+        {520, 520, {256, 132, 132}, 0}, {40, 384, {192, 192}, 0},
+        {40, 640, {256, 192, 192}, 0},  {40, 301, {151, 150}, 0},
+        {40, 1000, {256, 256, 244, 244}, 0}, {40, 512, {256, 256}, 1},
+        {40, 768, {256, 256, 256}, 1},  {40, 256, {256}, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long f256 = 0;
+        long chain64 = check_gemm_backend(fp4m_gemm_torch(), cases[i].n, cases[i].k,
+                                          cases[i].blocks, 3, "torch", &f256);
+        if (cases[i].k > 256)
+            fp4t_check(chain64 > 0, "torch GEMM equals one chain over K=%lld everywhere",
+                       (long long)cases[i].k);
+        fp4t_check(cases[i].fixed ? f256 == 0 : f256 > 0,
+                   "torch GEMM K=%lld: %ld outputs differ from fixed 256-blocks", (long long)cases[i].k,
+                   f256);
+    }
 }
 
 int main(void) {

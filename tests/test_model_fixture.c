@@ -13,8 +13,10 @@
  * summation order, the router's fp32 GEMM as an fma chain, its sigmoid with
  * SLEEF's expf, the top-k weights summed in torch.topk's slot order, the
  * softmax with SLEEF's expf and a 16-lane sum - and its float64 GEMM splits
- * K into blocks of 256 (fp4m_gemm_torch). What is left is the RoPE table's
- * cos/sin, which torch's x86-64 wheels take from Intel MKL (model/trig.c):
+ * K into blocks (fp4m_gemm_torch: 256 + 256 for the dense down_proj's K =
+ * 512; the rule is checked against fixed 256-blocks below, same bits here).
+ * What is left is the RoPE table's cos/sin, which torch's x86-64 wheels take
+ * from Intel MKL (model/trig.c):
  *   1. With the table MKL gives for the fixture's angles
  *      (tests/data/rope-mkl-tiny.txt, recorded once with `fp4sim model rope
  *      --rope-trig mkl`; input, not expected values), the FP64 path matches
@@ -117,6 +119,120 @@ static double worst(const tm_ctx *c) {
     return w;
 }
 
+/* ---------------------------------------------------------------------------
+ * The float64 GEMM's K blocks (backend.c): the rule (256 while >= 512 of K
+ * remain, a remainder in (256, 512) halved, <= 256 whole) against fixed
+ * blocks of 256, written out here. On this fixture they can differ only
+ * where a linear has 256 < K < 512 or K > 512 not a multiple of 256; the
+ * census below lists every linear's K. A free-running FP64 forward with each
+ * must give the same bits at every traced op.
+ * ------------------------------------------------------------------------- */
+
+typedef struct kb_ctx {
+    int fixed256;
+    int nk;
+    int64_t k[32];
+    char name[32][64]; /* checkpoint name with digit runs as '#' */
+} kb_ctx;
+
+static void kb_census(kb_ctx *c, const fp4m_linear_desc *d) {
+    char pat[64];
+    size_t j = 0;
+    for (const char *p = d->name; *p && j + 1 < sizeof pat; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (j == 0 || pat[j - 1] != '#') pat[j++] = '#';
+        } else {
+            pat[j++] = *p;
+        }
+    }
+    pat[j] = 0;
+    for (int i = 0; i < c->nk; i++)
+        if (c->k[i] == d->in && !strcmp(c->name[i], pat)) return;
+    if (c->nk == 32) return;
+    c->k[c->nk] = d->in;
+    snprintf(c->name[c->nk++], sizeof c->name[0], "%s", pat);
+}
+
+static int kb_gemm_f64(void *ctx, const fp4m_linear_desc *d, int64_t m, const double *x,
+                       const double *w, double *y) {
+    kb_ctx *c = ctx;
+    kb_census(c, d);
+    if (!c->fixed256) {
+        const fp4m_gemm_backend *b = fp4m_gemm_torch();
+        return b->gemm_f64(b->ctx, d, m, x, w, y);
+    }
+    const int64_t K = d->in, N = d->out;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += 256) {
+                double bs = 0;
+                for (int64_t k = k0; k < K && k < k0 + 256; k++)
+                    bs = fma(x[r * K + k], w[j * K + k], bs);
+                s = k0 ? s + bs : bs;
+            }
+            y[r * N + j] = s;
+        }
+    return 0;
+}
+
+typedef struct hash_ctx {
+    int n;
+    uint64_t h[512];
+} hash_ctx;
+
+/* FNV-1a of every traced tensor's bytes, in trace order. */
+static int hash_trace(void *ctx, const fp4m_event *ev) {
+    hash_ctx *c = ctx;
+    const size_t es = ev->dtype == FP4M_DT_F32 ? 4 : 8;
+    const unsigned char *p = ev->data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < (size_t)tm_numel(ev) * es; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    if (c->n < 512) c->h[c->n++] = h;
+    return 0;
+}
+
+static int run_hashed(const fp4m_opts *base, kb_ctx *kb, hash_ctx *hc) {
+    fp4m_gemm_backend be = {"k-blocks", kb, kb_gemm_f64, NULL};
+    fp4m_opts o = *base;
+    o.gemm = &be;
+    o.trace = hash_trace;
+    o.trace_ctx = hc;
+    fp4m_model *m;
+    if (!fp4t_check(fp4m_open(TINY_DIR, &o, &m) == 0, "open: %s", fp4_last_error())) return -1;
+    int rc = fp4m_forward(m, g_ids, 64, false, NULL);
+    fp4t_check(rc == 0, "forward: %s", fp4_last_error());
+    fp4m_close(m);
+    return rc;
+}
+
+static void check_k_blocks(const fp4m_opts *hf64) {
+    static kb_ctx rule, fixed;
+    static hash_ctx hr, hf;
+    fixed.fixed256 = 1;
+    if (run_hashed(hf64, &rule, &hr) || run_hashed(hf64, &fixed, &hf)) return;
+    int odd = 0;
+    printf("float64 linears of the fixture and their K:");
+    for (int i = 0; i < rule.nk; i++) {
+        const int64_t K = rule.k[i];
+        const int differs = (K > 256 && K < 512) || (K > 512 && K % 256);
+        odd += differs;
+        printf("%s %s K=%lld%s", i ? "," : "", rule.name[i], (long long)K,
+               differs ? " (blocks differ from fixed 256)" : "");
+    }
+    printf("\n");
+    long diff = 0;
+    for (int i = 0; i < hr.n && i < hf.n; i++) diff += hr.h[i] != hf.h[i];
+    printf("K-block rule vs fixed 256-blocks, FP64 free running: %ld of %d traced tensors differ "
+           "(%d linears with K where the two rules split differently)\n",
+           diff, hr.n, odd);
+    fp4t_check(hr.n > 0 && hr.n == hf.n, "traced %d and %d tensors", hr.n, hf.n);
+    fp4t_check(rule.nk > 0, "no linear seen");
+    /* Where no K splits differently the two must agree bit for bit. */
+    if (odd == 0)
+        fp4t_check(diff == 0, "the K-block rule changed %ld traced tensors", diff);
+}
+
 int main(void) {
     fp4t_begin("test_model_fixture");
     if (fp4_st_open(TINY_ACTS, &g_acts) != FP4_ST_OK) {
@@ -149,8 +265,10 @@ int main(void) {
     run_full(&hf64_chain, &chain);
     long dense_chain = differ_of(&chain, "layers.0.mlp");
     fp4t_check(dense_chain > 0, "layers.0.mlp: one K chain matches torch too (%ld differ)", dense_chain);
-    printf("forced f64, layers.0.mlp elements differing: %ld with K blocks of 256, %ld with one chain\n",
+    printf("forced f64, layers.0.mlp elements differing: %ld with torch's K blocks (256 + 256), "
+           "%ld with one chain\n",
            differ_of(&forced, "layers.0.mlp"), dense_chain);
+    check_k_blocks(&hf64);
     run_full(&hf64, &free64);
     tm_print(&free64, "FP64 path, transformers options, free running:");
     check_stats(&free64, "free f64", 2e-6, 2e-6, 1);
