@@ -502,10 +502,16 @@ static const fp4_cvt_opts *opts_or_default(const fp4_cvt_opts *o, fp4_cvt_opts *
     return tmp;
 }
 
-static int encode_special(const fp4_format_info *fi, const fp4_value *v, const fp4_cvt_opts *o,
-                          uint64_t *code, unsigned *flags) {
+/* A NaN operand raises invalid when it is signaling (IEEE 754-2019 §6.2,
+ * §7.2(a); SoftFloat and TestFloat: a quiet NaN converts silently between
+ * formats that have NaNs) and, like a NaN converted to an integer format
+ * (§7.2(j)), whenever the destination has no NaN to carry it: E2M1, E2M3
+ * and E3M2 deliver a number chosen by the policy instead (docs/formats.md,
+ * "NaN inputs and the invalid flag"). */
+static int encode_special(const fp4_format_info *fi, const fp4_value *v, bool snan,
+                          const fp4_cvt_opts *o, uint64_t *code, unsigned *flags) {
     if (v->cls == FP4_CLASS_NAN) {
-        set_flags(flags, FP4_FLAG_INVALID);
+        if (snan || fi->nan == FP4_NAN_NONE) set_flags(flags, FP4_FLAG_INVALID);
         *code = (o->options & FP4_OPT_RELU) && fi->nan != FP4_NAN_NONE
                     ? fi->canonical_nan
                     : nan_result(fi, o->policy, v->sign);
@@ -543,17 +549,23 @@ static int encode_special(const fp4_format_info *fi, const fp4_value *v, const f
     return 0;
 }
 
-int fp4_encode_value(fp4_format f, const fp4_value *v, const fp4_cvt_opts *o, uint64_t *code,
-                     unsigned *flags) {
+/* fp4_encode_value with the source NaN's kind (snan: signaling). */
+static int encode_value(fp4_format f, const fp4_value *v, bool snan, const fp4_cvt_opts *o,
+                        uint64_t *code, unsigned *flags) {
     const fp4_format_info *fi = fp4_format_get(f);
     fp4_cvt_opts tmp;
     o = opts_or_default(o, &tmp, f);
     if (v->cls != FP4_CLASS_FINITE || v->sig == 0) {
         fp4_value z = *v;
         if (z.cls == FP4_CLASS_FINITE) z.cls = FP4_CLASS_ZERO;
-        return encode_special(fi, &z, o, code, flags);
+        return encode_special(fi, &z, snan, o, code, flags);
     }
     return round_finite(fi, v->sign, v->sig, 0, v->exp, false, o, code, flags);
+}
+
+int fp4_encode_value(fp4_format f, const fp4_value *v, const fp4_cvt_opts *o, uint64_t *code,
+                     unsigned *flags) {
+    return encode_value(f, v, false, o, code, flags); /* a bare value's NaN is quiet */
 }
 
 /* Bits [pos, pos + 64) of the n-limb integer L (zeros below bit 0). */
@@ -576,7 +588,7 @@ int fp4_encode_bigint(fp4_format f, int sign, const uint64_t *limbs, size_t nlim
     while (top > 0 && limbs[top - 1] == 0) top--;
     if (top == 0) {
         fp4_value z = {FP4_CLASS_ZERO, sign ? 1 : 0, 0, 0};
-        return encode_special(fi, &z, o, code, flags);
+        return encode_special(fi, &z, false, o, code, flags);
     }
     /* Take the top 63 significant bits into m, the next 64 into lo (RS into
      * f64 needs up to 53 + 32 bits), the rest into sticky. */
@@ -611,10 +623,24 @@ int fp4_encode_bigint(fp4_format f, int sign, const uint64_t *limbs, size_t nlim
     return round_finite(fi, sign ? 1 : 0, m, lo, q, sticky, o, code, flags);
 }
 
+/* Whether a code that decodes as NaN is a signaling NaN. IEEE formats and
+ * E5M2 (the top byte of a binary16): the first fraction bit is 0 (IEEE
+ * 754-2019 §6.2.1, as x86, Arm and SoftFloat read it). E4M3, UE4M3 and
+ * UE8M0 have one NaN code, the one every producer returns for an invalid
+ * operation: quiet. A code outside the format is no datum at all and is
+ * treated as signaling (it raises invalid wherever it goes). */
+bool fp4_nan_is_signaling(fp4_format f, uint64_t code) {
+    const fp4_format_info *fi = fp4_format_get(f);
+    if (!fi || !fp4_code_valid(f, code)) return true;
+    if (fp4_decode(f, code).cls != FP4_CLASS_NAN || fi->nan != FP4_NAN_IEEE) return false;
+    return ((code >> (fi->mbits - 1)) & 1) == 0;
+}
+
 int fp4_convert(fp4_format dst, fp4_format src, uint64_t src_code, const fp4_cvt_opts *o,
                 uint64_t *code, unsigned *flags) {
     fp4_value v = fp4_decode(src, src_code);
     const fp4_format_info *si = fp4_format_get(src);
+    bool snan = v.cls == FP4_CLASS_NAN && fp4_nan_is_signaling(src, src_code);
     if (o && (o->options & FP4_OPT_DAZ) && si && si->has_subnormals && v.cls == FP4_CLASS_FINITE) {
         int magbits = si->is_signed ? si->bits - 1 : si->bits;
         uint64_t mag = src_code & low_mask(magbits);
@@ -624,7 +650,7 @@ int fp4_convert(fp4_format dst, fp4_format src, uint64_t src_code, const fp4_cvt
             set_flags(flags, FP4_FLAG_FLUSHED);
         }
     }
-    return fp4_encode_value(dst, &v, o, code, flags);
+    return encode_value(dst, &v, snan, o, code, flags);
 }
 
 int fp4_encode_f32(fp4_format f, float x, const fp4_cvt_opts *o, uint64_t *code, unsigned *flags) {

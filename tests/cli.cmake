@@ -120,6 +120,10 @@ fp4_cli_test(convert_daz json ARGS convert --json --from e4m3 --daz --to f32 0x0
              CHECKS 0.code=0x00000000 0.flags=flushed)
 fp4_cli_test(convert_ftz json ARGS convert --json --ftz --to e4m3 0x1p-9
              CHECKS 0.code=0x00 0.flags=inexact,underflow,flushed)
+# Signaling NaN -> invalid; quiet NaN -> nothing, except into e2m1 (no NaN).
+fp4_cli_test(convert_nan_flags json
+             ARGS convert --json --from f32 --to e4m3,e2m1 0x7f800001 0x7fc00000
+             CHECKS 0.flags=invalid 1.flags=invalid 2.code=0x7f "2.flags.#=0" 3.flags=invalid)
 fp4_cli_test(convert_relu json ARGS convert --json --relu --to e4m3 -1 CHECKS 0.code=0x00)
 fp4_cli_test(convert_round_modes json ARGS convert --json --to e2m1 --round rz 1.9
              CHECKS 0.code=0x3 0.round=rz)
