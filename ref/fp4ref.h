@@ -120,10 +120,14 @@ typedef enum fp4_policy {
 #define FP4_OPT_DAZ  0x1u /* subnormal inputs (of the source format) read as signed zero */
 #define FP4_OPT_FTZ  0x2u /* subnormal results flushed to signed zero */
 #define FP4_OPT_RELU 0x4u /* PTX .relu: negative results -> +0; NaN stays NaN */
+#define FP4_OPT_TININESS_AFTER 0x8u /* underflow flag: tininess detected after rounding
+                                       (IEEE 754 §7.5; SoftFloat's
+                                       softfloat_tininess_afterRounding); default before */
 
 /* Exception flags (TestFloat's bits; fp4sim-only bits from 0x20). */
 #define FP4_FLAG_INEXACT   0x01u
-#define FP4_FLAG_UNDERFLOW 0x02u /* tiny (before rounding) and inexact */
+#define FP4_FLAG_UNDERFLOW 0x02u /* tiny and inexact; tiny before rounding unless
+                                     FP4_OPT_TININESS_AFTER */
 #define FP4_FLAG_OVERFLOW  0x04u
 #define FP4_FLAG_DIVBYZERO 0x08u
 #define FP4_FLAG_INVALID   0x10u /* signaling NaN input, any NaN into a format without NaN

@@ -453,12 +453,42 @@ static int cmp_abs_d(mpfr_srcptr r, double m) {
     return mpfr_sgn(r) >= 0 ? mpfr_cmp_d(r, m) : -mpfr_cmp_d(r, -m);
 }
 
+/* Tininess after rounding (IEEE 754-2019 §7.5): x rounded in o's mode to
+ * mbits + 1 bits with MPFR's (practically unbounded) exponent range lies
+ * below 2^emin. RS: the RZ result moves away when the random bits carry out
+ * of the discarded part, at that precision's ulp. */
+static bool tiny_after_rounding(const fmt_view *v, mpfr_srcptr x, const fp4_cvt_opts *o, int K) {
+    mpfr_prec_t p = v->fi->mbits + 1;
+    mpfr_t r;
+    mpfr_init2(r, p);
+    switch (o->round) {
+    case FP4_RNE: mpfr_set(r, x, MPFR_RNDN); break;
+    case FP4_RNA: mpfr_round_nearest_away(mpfr_set, r, x); break;
+    case FP4_RZ: mpfr_set(r, x, MPFR_RNDZ); break;
+    case FP4_RU: mpfr_set(r, x, MPFR_RNDU); break;
+    case FP4_RD: mpfr_set(r, x, MPFR_RNDD); break;
+    case FP4_RS: {
+        long ulp_exp = (long)mpfr_get_exp(x) - 1 - v->fi->mbits;
+        mpfr_set(r, x, MPFR_RNDZ);
+        if (rs_away(x, r, ulp_exp, o->rbits, K)) mpfr_set(r, x, MPFR_RNDA);
+        break;
+    }
+    default: abort();
+    }
+    mpfr_abs(r, r, MPFR_RNDN);
+    bool tiny = mpfr_cmp_ui_2exp(r, 1, v->emin) < 0; /* r != 0: x != 0, unbounded range */
+    mpfr_clear(r);
+    return tiny;
+}
+
 static outcome finite_input(fp4_format f, const fmt_view *v, const rules *R, mpfr_srcptr x,
                             const fp4_cvt_opts *o) {
     int neg = mpfr_sgn(x) < 0;
-    bool tiny = neg ? mpfr_cmp_si_2exp(x, -1, v->emin) > 0 : mpfr_cmp_ui_2exp(x, 1, v->emin) < 0;
-    if (!v->subnormals && tiny) /* UE8M0: nothing below 2^-127, no zero */
-        return make(0, 1, FP4_FLAG_INEXACT | FP4_FLAG_UNDERFLOW);
+    bool below = neg ? mpfr_cmp_si_2exp(x, -1, v->emin) > 0 : mpfr_cmp_ui_2exp(x, 1, v->emin) < 0;
+    bool tiny = below && (!(o->options & FP4_OPT_TININESS_AFTER) ||
+                          tiny_after_rounding(v, x, o, rs_width(f, o)));
+    if (!v->subnormals && below) /* UE8M0: nothing below 2^-127, no zero */
+        return make(0, 1, FP4_FLAG_INEXACT | (tiny ? FP4_FLAG_UNDERFLOW : 0));
     long ulp_exp, p = grid_precision(v, x, &ulp_exp);
     MPFR_DECL_INIT(r, p > 1 ? p : 1); /* on the stack: no malloc per call */
     round_to_grid(v, r, x, o, rs_width(f, o));
@@ -608,6 +638,7 @@ const char *fp4o_opts_string(const fp4_cvt_opts *o, char *buf, size_t n) {
     if (o->options & FP4_OPT_DAZ) strcat(opt, "+daz");
     if (o->options & FP4_OPT_FTZ) strcat(opt, "+ftz");
     if (o->options & FP4_OPT_RELU) strcat(opt, "+relu");
+    if (o->options & FP4_OPT_TININESS_AFTER) strcat(opt, "+after");
     if (o->round == FP4_RS)
         snprintf(buf, n, "%s/%s%s rbits=0x%x/%d", fp4_round_name(o->round),
                  fp4_policy_name(o->policy), opt, (unsigned)o->rbits, o->rbits_width);
@@ -669,5 +700,13 @@ int fp4o_configs(fp4_format f, int level, fp4o_config *out, int max) {
     if (level < 1)
         for (unsigned opt = 1; opt < 7; opt++)
             add_config(out, &n, max, FP4_RNE, FP4_POLICY_SATFINITE, opt, 0, 0, false);
+    /* Tininess after rounding: every mode, alone and with DAZ+FTZ. */
+    for (unsigned opt = 0; opt < 2; opt++) {
+        unsigned o = FP4_OPT_TININESS_AFTER | (opt ? FP4_OPT_DAZ | FP4_OPT_FTZ : 0);
+        for (int r = FP4_RNE; r <= FP4_RD; r++)
+            add_config(out, &n, max, r, FP4_POLICY_SATFINITE, o, 0, 0, false);
+        add_config(out, &n, max, FP4_RS, FP4_POLICY_SATFINITE, o, 0, 0, true);
+        add_config(out, &n, max, FP4_RS, FP4_POLICY_SATFINITE, o, all, 0, false);
+    }
     return n;
 }

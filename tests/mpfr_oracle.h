@@ -101,7 +101,9 @@ typedef struct fp4o_config {
  * Philox-random at PTX's width K, rs with 1 and 32 random bits) x the five
  * policies x the 8 DAZ/FTZ/RELU combinations (480). Level 0: rne..rd and rs
  * (random, 2^K-1) x policies, without options and with all three, plus every
- * option combination on rne/satfinite (76). Returns the count (<= max). */
+ * option combination on rne/satfinite (76). Both levels add rne..rd and rs
+ * (random, 2^K-1) on satfinite with FP4_OPT_TININESS_AFTER, alone and with
+ * DAZ+FTZ (14). Returns the count (<= max). */
 int fp4o_configs(fp4_format f, int level, fp4o_config *out, int max);
 
 /* One conversion result. */
