@@ -734,6 +734,47 @@ static void test_given_globals(void) {
     }
 }
 
+/* TE's guard on a zero amax (recipes.md §2.5 step 1: "if global_amax == 0
+ * or S_enc == 0 -> S_enc = 1.0"; S_dec = float(1.0 / double(1.0)) = 1).
+ * Without it S_enc = fminf(2688/0 = inf, FLT_MAX) = FLT_MAX (issue 16 item
+ * 3b: removing the guard failed no test, because an all-zero tensor gives
+ * scale bytes and codes 0 either way):
+ *  - all-zero tensor, amax computed: encode = decode = stored = 1.0;
+ *  - amax given as 0 with a non-zero block (a calibrated amax of a layer
+ *    that saw zeros): k1 = RN(1 * RN(1/6)); bamax 6: s8 = fp8sat(RN(6 *
+ *    RN(1/6)) = RN(1 + 2^-25) = 1) = 0x38; inv = min(1/(1*1), FLT_MAX) = 1;
+ *    y = x, so the codes are the E2M1 RNE codes of x itself: 6 -> 7,
+ *    5 -> 6 (tie to 4), 3 -> 5, 1 -> 2, 0.5 -> 1, -2 -> 0xC, -1.5 -> 0xB,
+ *    4 -> 6, +0 -> 0. (With S_enc = FLT_MAX the scale is 0x7E and every
+ *    non-zero element saturates to +-6.) Both devices: TE is a CUDA kernel,
+ *    its arithmetic does not depend on the torch model. */
+static void test_te_zero_amax_guard(void) {
+    float zeros[32] = {0};
+    fp4_qopts o = fp4_qopts_default();
+    fp4_qtensor q;
+    if (fp4t_check(fp4_quantize_by_name("te", FP4_FMT_F32, zeros, 1, 32, &o, &q) == 0, "te zeros: %s",
+                   fp4_last_error())) {
+        fp4t_check(q.amax == 0.0f, "te zeros: amax %g", (double)q.amax);
+        fp4t_check(q.global_encode == 1.0f && q.global_decode == 1.0f && q.global_stored == 1.0f,
+                   "te amax 0: S_enc %a S_dec %a stored %a, want 1 (recipes.md §2.5 guard)",
+                   (double)q.global_encode, (double)q.global_decode, (double)q.global_stored);
+        fp4_qtensor_free(&q);
+    }
+    const float x[16] = {6, 5, 3, 1, 0.5f, -2, -1.5f, 4, 0, 6, 1, 3, 0, 0.5f, -2, 5};
+    const uint8_t want[16] = {7, 6, 5, 2, 1, 0xC, 0xB, 6, 0, 7, 2, 5, 0, 1, 0xC, 6};
+    for (int dev = 0; dev < 2; dev++) {
+        fp4_qopts g = amax_opts(0.0f, (fp4_torch_device)dev);
+        expect_block("te", "given amax 0", x, &g, 0x38, want);
+        if (fp4t_check(fp4_quantize_by_name("te", FP4_FMT_F32, x, 1, 16, &g, &q) == 0, "te amax 0: %s",
+                       fp4_last_error())) {
+            fp4t_check(q.global_encode == 1.0f && q.global_decode == 1.0f,
+                       "te given amax 0: S_enc %a S_dec %a, want 1", (double)q.global_encode,
+                       (double)q.global_decode);
+            fp4_qtensor_free(&q);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* TransformerEngine options                                                 */
 /* ------------------------------------------------------------------------ */
@@ -1007,6 +1048,7 @@ int main(void) {
     test_formulas();
     test_global_divergence();
     test_given_globals();
+    test_te_zero_amax_guard();
     test_te_2d();
     test_te_sr();
     test_te_rht();
