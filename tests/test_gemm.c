@@ -241,6 +241,33 @@ static void test_nan_scale_b(void) {
             }
 }
 
+/* The int64 -> int128 flush (numerics.md §8 bound). The largest block term
+ * is all codes 6.0 with scales 448 = 14 * 2^5: 16 * 12 * 12 * 14 * 14 in
+ * units of 2^-20 shifted by 2^28 = 451584 * 2^28 ~ 2^46.8, so an int64
+ * holds 76 000 such blocks and gemm.c flushes every 2^15. K = 2^21 (2^17
+ * blocks): a flush interval 4x longer overflows the int64 once. The sum is
+ * K * 36 * 448^2 = 441 * 2^35 (exact in FP32), computed here in __int128;
+ * B's second row repeats it negated (codes -6.0) to catch a sign slip. */
+static void test_flush_overflow(void) {
+    const int64_t K = (int64_t)1 << 21, N = 2;
+    uint8_t *ac = malloc((size_t)(K / 2)), *bc = malloc((size_t)(N * K / 2));
+    uint8_t *as = malloc((size_t)(K / 16)), *bs = malloc((size_t)(N * K / 16));
+    memset(ac, 0x77, (size_t)(K / 2));                       /* +6.0 */
+    memset(bc, 0x77, (size_t)(K / 2)), memset(bc + K / 2, 0xFF, (size_t)(K / 2)); /* +6, -6 */
+    memset(as, 0x7E, (size_t)(K / 16)), memset(bs, 0x7E, (size_t)(N * K / 16)); /* 448 */
+    fp4_nvfp4_matrix A = {1, K, ac, as, 1.0f}, B = {N, K, bc, bs, 1.0f};
+    __int128 exact = (__int128)K * 36 * 448 * 448;
+    fp4t_check(exact == (__int128)441 << 35, "K*36*448^2 = 441*2^35");
+    float want = (float)(double)exact; /* 441 * 2^35: exact in float */
+    uint32_t D[2], wbits = fp4t_f32_bits(want), nbits = fp4t_f32_bits(-want);
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    if (fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, D, &o) == 0, "flush: %s", fp4_last_error())) {
+        fp4t_check(D[0] == wbits, "K=2^21 all 6*448: got 0x%08X want 0x%08X (441*2^35)", D[0], wbits);
+        fp4t_check(D[1] == nbits, "K=2^21 6*448 x -6*448: got 0x%08X want 0x%08X", D[1], nbits);
+    }
+    free(ac), free(bc), free(as), free(bs);
+}
+
 /* SEQ_F32 against a plain loop written from the value tables; F16_BLOCKS
  * (RNE) against _Float16 arithmetic on exact doubles. */
 static void test_reference_modes(void) {
@@ -328,6 +355,7 @@ int main(void) {
     fp4t_begin("gemm");
     test_hand_cases();
     test_nan_scale_b();
+    test_flush_overflow();
     test_bad_args();
     test_reference_modes();
     test_threads();
