@@ -32,6 +32,7 @@ static const char k_help[] =
     "  --daz                 subnormal inputs read as zero (only with --from)\n"
     "  --ftz                 subnormal results flushed to zero\n"
     "  --relu                negative results become +0 (PTX .relu)\n"
+    "  --tininess-after      underflow flag: tiny after rounding (default: before)\n"
     "  --json                JSON array, one object per (value, format)\n"
     "\n"
     "formats: e2m1, e2m3, e3m2, e4m3, ue4m3, e5m2, ue8m0, f16, bf16, f32, f64\n"
@@ -101,6 +102,9 @@ static int opt_ftz(void *s, const char *n, const char *v) { return set_option_bi
 static int opt_relu(void *s, const char *n, const char *v) {
     return set_option_bit(s, FP4_OPT_RELU);
 }
+static int opt_tininess_after(void *s, const char *n, const char *v) {
+    return set_option_bit(s, FP4_OPT_TININESS_AFTER);
+}
 
 static int opt_json(void *s, const char *n, const char *v) {
     ((convert_state *)s)->json = true;
@@ -119,6 +123,7 @@ static const cli_opt k_opts[] = {
     {"--rbits", true, opt_rbits},    {"--rbits-width", true, opt_rbits_width},
     {"--daz", false, opt_daz},       {"--ftz", false, opt_ftz},
     {"--relu", false, opt_relu},     {"--json", false, opt_json},
+    {"--tininess-after", false, opt_tininess_after},
 };
 
 static void default_targets(convert_state *st) {

@@ -382,6 +382,68 @@ static int encode_overflow(const fp4_format_info *fi, int sign, const fp4_cvt_op
     return ternary_for(sign, 1);
 }
 
+/* A normalized m (in [2^62, 2^63), with the 64 bits lo and a sticky bit
+ * below it) cut at bit `shift` (>= 1): the kept part m >> shift, whether
+ * anything non-zero was cut, and whether the mode adds one unit to it. */
+typedef struct cut {
+    uint64_t kept;
+    bool inexact, up;
+} cut;
+
+static cut round_at(uint64_t m, uint64_t lo, bool sticky, int64_t shift, int sign,
+                    const fp4_cvt_opts *o) {
+    cut c = {0, false, false};
+    uint64_t rem;
+    if (shift >= 64) {
+        rem = m;
+    } else {
+        c.kept = m >> shift;
+        rem = m & low_mask((int)shift);
+    }
+    /* round bit = bit (shift-1) of m; below it plus sticky = the rest. */
+    bool round_bit = shift <= 64 ? ((rem >> (shift - 1)) & 1) != 0 : false;
+    bool below =
+        shift <= 64 ? ((rem & low_mask((int)shift - 1)) != 0 || lo != 0 || sticky) : true;
+    c.inexact = round_bit || below;
+
+    switch (o->round) {
+    case FP4_RNE: c.up = round_bit && (below || (c.kept & 1)); break;
+    case FP4_RNA: c.up = round_bit; break;
+    case FP4_RZ: c.up = false; break;
+    case FP4_RU: c.up = c.inexact && !sign; break;
+    case FP4_RD: c.up = c.inexact && sign; break;
+    case FP4_RS: {
+        /* PTX .rs: add the K random bits to the top K discarded bits; a carry
+         * out rounds away from zero (bits below those K never matter). */
+        int K = o->rbits_width > 0 ? o->rbits_width : 8;
+        if (K > 32) K = 32;
+        uint64_t top;
+        if (shift >= K) top = (shift - K >= 64) ? 0 : rem >> (shift - K);
+        else /* K - shift <= 32 - 10: the rest of the top K bits come from lo */
+            top = (rem << (K - shift)) | (lo >> (64 - (K - shift)));
+        uint64_t r = (uint64_t)o->rbits & low_mask(K);
+        c.up = top + r >= (1ull << K);
+        break;
+    }
+    default: break;
+    }
+    return c;
+}
+
+/* Tininess (IEEE 754-2019 §7.5) of |x| = m * 2^q with floor(log2|x|) = E.
+ * Before rounding (the default): |x| < 2^emin. After rounding
+ * (FP4_OPT_TININESS_AFTER, SoftFloat's softfloat_tininess_afterRounding):
+ * |x| rounded in the same mode to the format's precision (mbits + 1 bits)
+ * with an unbounded exponent range is < 2^emin. The two differ only in the
+ * binade [2^(emin-1), 2^emin), when that rounding carries up to 2^emin. */
+static bool is_tiny(const fp4_format_info *fi, int64_t E, uint64_t m, uint64_t lo, bool sticky,
+                    int sign, const fp4_cvt_opts *o) {
+    if (E >= fi->emin) return false;
+    if (!(o->options & FP4_OPT_TININESS_AFTER) || E < (int64_t)fi->emin - 1) return true;
+    cut c = round_at(m, lo, sticky, 62 - fi->mbits, sign, o); /* ulp 2^(E - mbits) */
+    return c.kept + c.up < (1ull << (fi->mbits + 1));
+}
+
 /* Rounds |x| = (m + lo*2^-64 + sticky*tiny) * 2^q, m != 0, of the given sign.
  * lo carries the 64 bits below m: stochastic rounding into f64 looks at up
  * to 53 + 32 bits, more than m holds (big-integer inputs; found by
@@ -420,50 +482,17 @@ static int round_finite(const fp4_format_info *fi, int sign, uint64_t m, uint64_
 
     if (!fi->has_subnormals && E < fi->emin) { /* UE8M0 below 2^-127: no zero */
         *code = 0;
-        set_flags(flags, FP4_FLAG_INEXACT | FP4_FLAG_UNDERFLOW);
+        set_flags(flags, FP4_FLAG_INEXACT);
+        if (is_tiny(fi, E, m, lo, sticky, sign, o)) set_flags(flags, FP4_FLAG_UNDERFLOW);
         return 1;
     }
     if (E > (int64_t)fi->emax + 1) /* certainly beyond the largest binade */
         return encode_overflow(fi, sign, o, code, flags);
 
     int64_t Qe = (E > fi->emin ? E : fi->emin) - mb; /* exponent of the result's ulp */
-    int64_t shift = Qe - q;                          /* >= 62 - mbits >= 10 */
-    uint64_t kept, rem;
-    if (shift >= 64) {
-        kept = 0;
-        rem = m;
-    } else {
-        kept = m >> shift;
-        rem = m & low_mask((int)shift);
-    }
-    /* round bit = bit (shift-1) of m; below it plus sticky = the rest. */
-    bool round_bit = shift <= 64 ? ((rem >> (shift - 1)) & 1) != 0 : false;
-    bool below =
-        shift <= 64 ? ((rem & low_mask((int)shift - 1)) != 0 || lo != 0 || sticky) : true;
-    bool inexact = round_bit || below;
-
-    bool up = false;
-    switch (o->round) {
-    case FP4_RNE: up = round_bit && (below || (kept & 1)); break;
-    case FP4_RNA: up = round_bit; break;
-    case FP4_RZ: up = false; break;
-    case FP4_RU: up = inexact && !sign; break;
-    case FP4_RD: up = inexact && sign; break;
-    case FP4_RS: {
-        /* PTX .rs: add the K random bits to the top K discarded bits; a carry
-         * out rounds away from zero (bits below those K never matter). */
-        int K = o->rbits_width > 0 ? o->rbits_width : 8;
-        if (K > 32) K = 32;
-        uint64_t top;
-        if (shift >= K) top = (shift - K >= 64) ? 0 : rem >> (shift - K);
-        else /* K - shift <= 32 - 10: the rest of the top K bits come from lo */
-            top = (rem << (K - shift)) | (lo >> (64 - (K - shift)));
-        uint64_t r = (uint64_t)o->rbits & low_mask(K);
-        up = top + r >= (1ull << K);
-        break;
-    }
-    default: break;
-    }
+    cut c = round_at(m, lo, sticky, Qe - q, sign, o); /* Qe - q >= 62 - mbits >= 10 */
+    uint64_t kept = c.kept;
+    bool inexact = c.inexact, up = c.up;
     kept += up;
     if (kept >> (mb + 1)) { /* carried into the next binade */
         kept >>= 1;
@@ -471,7 +500,7 @@ static int round_finite(const fp4_format_info *fi, int sign, uint64_t m, uint64_
     }
     if (inexact) {
         set_flags(flags, FP4_FLAG_INEXACT);
-        if (E < fi->emin) set_flags(flags, FP4_FLAG_UNDERFLOW);
+        if (is_tiny(fi, E, m, lo, sticky, sign, o)) set_flags(flags, FP4_FLAG_UNDERFLOW);
     }
     int tern = inexact ? ternary_for(sign, up) : 0;
 
@@ -502,10 +531,16 @@ static const fp4_cvt_opts *opts_or_default(const fp4_cvt_opts *o, fp4_cvt_opts *
     return tmp;
 }
 
-static int encode_special(const fp4_format_info *fi, const fp4_value *v, const fp4_cvt_opts *o,
-                          uint64_t *code, unsigned *flags) {
+/* A NaN operand raises invalid when it is signaling (IEEE 754-2019 §6.2,
+ * §7.2(a); SoftFloat and TestFloat: a quiet NaN converts silently between
+ * formats that have NaNs) and, like a NaN converted to an integer format
+ * (§7.2(j)), whenever the destination has no NaN to carry it: E2M1, E2M3
+ * and E3M2 deliver a number chosen by the policy instead (docs/formats.md,
+ * "NaN inputs and the invalid flag"). */
+static int encode_special(const fp4_format_info *fi, const fp4_value *v, bool snan,
+                          const fp4_cvt_opts *o, uint64_t *code, unsigned *flags) {
     if (v->cls == FP4_CLASS_NAN) {
-        set_flags(flags, FP4_FLAG_INVALID);
+        if (snan || fi->nan == FP4_NAN_NONE) set_flags(flags, FP4_FLAG_INVALID);
         *code = (o->options & FP4_OPT_RELU) && fi->nan != FP4_NAN_NONE
                     ? fi->canonical_nan
                     : nan_result(fi, o->policy, v->sign);
@@ -543,17 +578,23 @@ static int encode_special(const fp4_format_info *fi, const fp4_value *v, const f
     return 0;
 }
 
-int fp4_encode_value(fp4_format f, const fp4_value *v, const fp4_cvt_opts *o, uint64_t *code,
-                     unsigned *flags) {
+/* fp4_encode_value with the source NaN's kind (snan: signaling). */
+static int encode_value(fp4_format f, const fp4_value *v, bool snan, const fp4_cvt_opts *o,
+                        uint64_t *code, unsigned *flags) {
     const fp4_format_info *fi = fp4_format_get(f);
     fp4_cvt_opts tmp;
     o = opts_or_default(o, &tmp, f);
     if (v->cls != FP4_CLASS_FINITE || v->sig == 0) {
         fp4_value z = *v;
         if (z.cls == FP4_CLASS_FINITE) z.cls = FP4_CLASS_ZERO;
-        return encode_special(fi, &z, o, code, flags);
+        return encode_special(fi, &z, snan, o, code, flags);
     }
     return round_finite(fi, v->sign, v->sig, 0, v->exp, false, o, code, flags);
+}
+
+int fp4_encode_value(fp4_format f, const fp4_value *v, const fp4_cvt_opts *o, uint64_t *code,
+                     unsigned *flags) {
+    return encode_value(f, v, false, o, code, flags); /* a bare value's NaN is quiet */
 }
 
 /* Bits [pos, pos + 64) of the n-limb integer L (zeros below bit 0). */
@@ -576,7 +617,7 @@ int fp4_encode_bigint(fp4_format f, int sign, const uint64_t *limbs, size_t nlim
     while (top > 0 && limbs[top - 1] == 0) top--;
     if (top == 0) {
         fp4_value z = {FP4_CLASS_ZERO, sign ? 1 : 0, 0, 0};
-        return encode_special(fi, &z, o, code, flags);
+        return encode_special(fi, &z, false, o, code, flags);
     }
     /* Take the top 63 significant bits into m, the next 64 into lo (RS into
      * f64 needs up to 53 + 32 bits), the rest into sticky. */
@@ -611,10 +652,24 @@ int fp4_encode_bigint(fp4_format f, int sign, const uint64_t *limbs, size_t nlim
     return round_finite(fi, sign ? 1 : 0, m, lo, q, sticky, o, code, flags);
 }
 
+/* Whether a code that decodes as NaN is a signaling NaN. IEEE formats and
+ * E5M2 (the top byte of a binary16): the first fraction bit is 0 (IEEE
+ * 754-2019 §6.2.1, as x86, Arm and SoftFloat read it). E4M3, UE4M3 and
+ * UE8M0 have one NaN code, the one every producer returns for an invalid
+ * operation: quiet. A code outside the format is no datum at all and is
+ * treated as signaling (it raises invalid wherever it goes). */
+bool fp4_nan_is_signaling(fp4_format f, uint64_t code) {
+    const fp4_format_info *fi = fp4_format_get(f);
+    if (!fi || !fp4_code_valid(f, code)) return true;
+    if (fp4_decode(f, code).cls != FP4_CLASS_NAN || fi->nan != FP4_NAN_IEEE) return false;
+    return ((code >> (fi->mbits - 1)) & 1) == 0;
+}
+
 int fp4_convert(fp4_format dst, fp4_format src, uint64_t src_code, const fp4_cvt_opts *o,
                 uint64_t *code, unsigned *flags) {
     fp4_value v = fp4_decode(src, src_code);
     const fp4_format_info *si = fp4_format_get(src);
+    bool snan = v.cls == FP4_CLASS_NAN && fp4_nan_is_signaling(src, src_code);
     if (o && (o->options & FP4_OPT_DAZ) && si && si->has_subnormals && v.cls == FP4_CLASS_FINITE) {
         int magbits = si->is_signed ? si->bits - 1 : si->bits;
         uint64_t mag = src_code & low_mask(magbits);
@@ -624,7 +679,7 @@ int fp4_convert(fp4_format dst, fp4_format src, uint64_t src_code, const fp4_cvt
             set_flags(flags, FP4_FLAG_FLUSHED);
         }
     }
-    return fp4_encode_value(dst, &v, o, code, flags);
+    return encode_value(dst, &v, snan, o, code, flags);
 }
 
 int fp4_encode_f32(fp4_format f, float x, const fp4_cvt_opts *o, uint64_t *code, unsigned *flags) {

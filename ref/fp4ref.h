@@ -152,13 +152,19 @@ typedef enum fp4_policy {
 #define FP4_OPT_DAZ  0x1u /* subnormal inputs (of the source format) read as signed zero */
 #define FP4_OPT_FTZ  0x2u /* subnormal results flushed to signed zero */
 #define FP4_OPT_RELU 0x4u /* PTX .relu: negative results -> +0; NaN stays NaN */
+#define FP4_OPT_TININESS_AFTER 0x8u /* underflow flag: tininess detected after rounding
+                                       (IEEE 754 §7.5; SoftFloat's
+                                       softfloat_tininess_afterRounding); default before */
 
 /* Exception flags (TestFloat's bits; fp4sim-only bits from 0x20). */
 #define FP4_FLAG_INEXACT   0x01u
-#define FP4_FLAG_UNDERFLOW 0x02u /* tiny (before rounding) and inexact */
+#define FP4_FLAG_UNDERFLOW 0x02u /* tiny and inexact; tiny before rounding unless
+                                     FP4_OPT_TININESS_AFTER */
 #define FP4_FLAG_OVERFLOW  0x04u
 #define FP4_FLAG_DIVBYZERO 0x08u
-#define FP4_FLAG_INVALID   0x10u /* NaN input, or negative input to an unsigned format */
+#define FP4_FLAG_INVALID   0x10u /* signaling NaN input, any NaN into a format without NaN
+                                     (e2m1/e2m3/e3m2), negative input to an unsigned format;
+                                     a quiet NaN into a format with NaN raises nothing */
 #define FP4_FLAG_SATURATED 0x20u /* result clamped to +-max by the policy */
 #define FP4_FLAG_FLUSHED   0x40u /* input or result flushed by DAZ/FTZ */
 
@@ -207,6 +213,11 @@ typedef struct fp4_value {
  * fp4_code_valid returns false for them). */
 fp4_value fp4_decode(fp4_format f, uint64_t code);
 bool fp4_code_valid(fp4_format f, uint64_t code);
+/* Whether a NaN code is signaling: IEEE formats and E5M2 when the first
+ * fraction bit is 0 (IEEE 754-2019 §6.2.1); never for the single NaN code
+ * of E4M3/UE4M3/UE8M0; always for a code outside the format. False for
+ * codes that are not NaN. */
+bool fp4_nan_is_signaling(fp4_format f, uint64_t code);
 double fp4_to_f64(fp4_format f, uint64_t code);
 /* Exact value of a double / float. */
 fp4_value fp4_value_from_f64(double x);
@@ -224,7 +235,10 @@ int fp4_value_to_sig_exp_string(const fp4_value *v, char *buf, size_t n);
  * Encoding (rounding) - all return the ternary value
  * ------------------------------------------------------------------------- */
 
-/* Rounds an exact value into format f. */
+/* Rounds an exact value into format f. fp4_value holds no NaN payload, so a
+ * NaN value is converted as a quiet NaN; the code-based entry points below
+ * (fp4_convert, fp4_encode_f32/_f64) see the payload and raise invalid for
+ * a signaling NaN. */
 int fp4_encode_value(fp4_format f, const fp4_value *v, const fp4_cvt_opts *o,
                      uint64_t *code, unsigned *flags);
 /* Rounds (-1)^sign * L * 2^exp into f, where L is the little-endian

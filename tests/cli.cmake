@@ -120,6 +120,16 @@ fp4_cli_test(convert_daz json ARGS convert --json --from e4m3 --daz --to f32 0x0
              CHECKS 0.code=0x00000000 0.flags=flushed)
 fp4_cli_test(convert_ftz json ARGS convert --json --ftz --to e4m3 0x1p-9
              CHECKS 0.code=0x00 0.flags=inexact,underflow,flushed)
+# Signaling NaN -> invalid; quiet NaN -> nothing, except into e2m1 (no NaN).
+fp4_cli_test(convert_nan_flags json
+             ARGS convert --json --from f32 --to e4m3,e2m1 0x7f800001 0x7fc00000
+             CHECKS 0.flags=invalid 1.flags=invalid 2.code=0x7f "2.flags.#=0" 3.flags=invalid)
+# Tininess: e2m1 0.875 rounds to 1.0 = 2^emin; at 2 bits it ties up to 1.0,
+# so it is tiny only before rounding (docs/formats.md, "Tininess").
+fp4_cli_test(convert_tininess json ARGS convert --json --to e2m1 0.875
+             CHECKS 0.code=0x2 0.flags=inexact,underflow)
+fp4_cli_test(convert_tininess_after json ARGS convert --json --tininess-after --to e2m1 0.875
+             CHECKS 0.code=0x2 0.flags=inexact)
 fp4_cli_test(convert_relu json ARGS convert --json --relu --to e4m3 -1 CHECKS 0.code=0x00)
 fp4_cli_test(convert_round_modes json ARGS convert --json --to e2m1 --round rz 1.9
              CHECKS 0.code=0x3 0.round=rz)

@@ -12,6 +12,8 @@ target_link_libraries(fp4mpfroracle PUBLIC fp4ref PkgConfig::MPFR PkgConfig::GMP
 fp4_add_test(test_formats_decode test_formats_decode.c "unit" fp4mpfroracle)
 fp4_add_test(test_formats_special test_formats_special.c "unit" fp4mpfroracle)
 fp4_add_test(test_formats_bigint test_formats_bigint.c "unit" fp4mpfroracle)
+fp4_add_test(test_formats_nan test_formats_nan.c "unit" fp4mpfroracle)
+fp4_add_test(test_formats_tininess test_formats_tininess.c "unit" fp4mpfroracle)
 
 # One executable, one CTest case per argument (so ctest -j runs them side by side).
 function(fp4_formats_cases exe src labels)

@@ -1,6 +1,7 @@
 /* mpfr_oracle.c - independent MPFR oracle for ref/formats.c (see the header
  * for the method). Nothing here calls fp4_decode, fp4_encode_* or
  * fp4_convert: only fp4_format_get for the static format table. */
+#define _GNU_SOURCE /* glibc issignaling (ISO/IEC TS 18661-1) */
 #include "mpfr_oracle.h"
 
 #include <float.h>
@@ -53,7 +54,7 @@ int fp4o_rs_width(fp4_format f) {
 /* ------------------------------------------------------------------------ */
 
 static fp4o_decoded from_double(double v) {
-    fp4o_decoded d = {true, FP4_CLASS_FINITE, signbit(v) ? 1 : 0, false, v};
+    fp4o_decoded d = {true, FP4_CLASS_FINITE, signbit(v) ? 1 : 0, false, v, false};
     switch (fpclassify(v)) {
     case FP_NAN: d.cls = FP4_CLASS_NAN; break;
     case FP_INFINITE: d.cls = FP4_CLASS_INF; break;
@@ -71,9 +72,14 @@ static fp4o_decoded decode_fields(const fp4_format_info *fi, uint64_t code) {
     uint64_t mag = code & ones(magbits);
     uint64_t e = mag >> fi->mbits, m = mag & ones(fi->mbits);
     bool e_all_ones = e == ones(fi->ebits);
-    fp4o_decoded d = {true, FP4_CLASS_NAN, sign, false, NAN};
+    fp4o_decoded d = {true, FP4_CLASS_NAN, sign, false, NAN, false};
+    /* The single NaN code of E4M3/UE4M3/UE8M0 is quiet; IEEE-style (E5M2,
+     * F16): quiet iff the first fraction bit is set (IEEE 754-2019 §3.4). */
     if (fi->nan == FP4_NAN_ALL_ONES && mag == ones(magbits)) return d;
-    if (fi->nan == FP4_NAN_IEEE && e_all_ones && m != 0) return d;
+    if (fi->nan == FP4_NAN_IEEE && e_all_ones && m != 0) {
+        d.signaling = ((m >> (fi->mbits - 1)) & 1) == 0;
+        return d;
+    }
     double s = sign ? -1.0 : 1.0;
     if (fi->has_inf && e_all_ones && m == 0) {
         d.cls = FP4_CLASS_INF;
@@ -98,7 +104,7 @@ static fp4o_decoded decode_fields(const fp4_format_info *fi, uint64_t code) {
 
 fp4o_decoded fp4o_decode(fp4_format f, uint64_t code) {
     const fp4_format_info *fi = fp4_format_get(f);
-    fp4o_decoded bad = {false, FP4_CLASS_NAN, 0, false, NAN};
+    fp4o_decoded bad = {false, FP4_CLASS_NAN, 0, false, NAN, true};
     if (!fi || (fi->bits < 64 && code >> fi->bits)) return bad;
     fp4o_decoded d;
     if (f == FP4_FMT_F64) {
@@ -106,13 +112,16 @@ fp4o_decoded fp4o_decode(fp4_format f, uint64_t code) {
         memcpy(&v, &code, sizeof v);
         d = from_double(v);
         d.subnormal = fpclassify(v) == FP_SUBNORMAL;
+        d.signaling = issignaling(v);
     } else if (f == FP4_FMT_F32 || f == FP4_FMT_BF16) {
-        /* bfloat16 is the top half of a binary32: let the FPU decode it. */
+        /* bfloat16 is the top half of a binary32: let the FPU decode it
+         * (its quiet bit is binary32's). */
         uint32_t b = f == FP4_FMT_BF16 ? (uint32_t)code << 16 : (uint32_t)code;
         float v;
         memcpy(&v, &b, sizeof v);
         d = from_double((double)v);
         d.subnormal = fpclassify(v) == FP_SUBNORMAL;
+        d.signaling = issignaling(v);
 #ifdef __FLT16_MANT_DIG__
     } else if (f == FP4_FMT_F16) { /* the compiler's binary16 */
         uint16_t b = (uint16_t)code;
@@ -120,6 +129,7 @@ fp4o_decoded fp4o_decode(fp4_format f, uint64_t code) {
         memcpy(&v, &b, sizeof v);
         d = from_double((double)v);
         d.subnormal = d.cls == FP4_CLASS_FINITE && fabs(d.value) < 0x1p-14;
+        d.signaling = d.cls == FP4_CLASS_NAN && !((b >> 9) & 1); /* no issignaling for _Float16 */
 #endif
     } else {
         return decode_fields(fi, code);
@@ -443,12 +453,42 @@ static int cmp_abs_d(mpfr_srcptr r, double m) {
     return mpfr_sgn(r) >= 0 ? mpfr_cmp_d(r, m) : -mpfr_cmp_d(r, -m);
 }
 
+/* Tininess after rounding (IEEE 754-2019 §7.5): x rounded in o's mode to
+ * mbits + 1 bits with MPFR's (practically unbounded) exponent range lies
+ * below 2^emin. RS: the RZ result moves away when the random bits carry out
+ * of the discarded part, at that precision's ulp. */
+static bool tiny_after_rounding(const fmt_view *v, mpfr_srcptr x, const fp4_cvt_opts *o, int K) {
+    mpfr_prec_t p = v->fi->mbits + 1;
+    mpfr_t r;
+    mpfr_init2(r, p);
+    switch (o->round) {
+    case FP4_RNE: mpfr_set(r, x, MPFR_RNDN); break;
+    case FP4_RNA: mpfr_round_nearest_away(mpfr_set, r, x); break;
+    case FP4_RZ: mpfr_set(r, x, MPFR_RNDZ); break;
+    case FP4_RU: mpfr_set(r, x, MPFR_RNDU); break;
+    case FP4_RD: mpfr_set(r, x, MPFR_RNDD); break;
+    case FP4_RS: {
+        long ulp_exp = (long)mpfr_get_exp(x) - 1 - v->fi->mbits;
+        mpfr_set(r, x, MPFR_RNDZ);
+        if (rs_away(x, r, ulp_exp, o->rbits, K)) mpfr_set(r, x, MPFR_RNDA);
+        break;
+    }
+    default: abort();
+    }
+    mpfr_abs(r, r, MPFR_RNDN);
+    bool tiny = mpfr_cmp_ui_2exp(r, 1, v->emin) < 0; /* r != 0: x != 0, unbounded range */
+    mpfr_clear(r);
+    return tiny;
+}
+
 static outcome finite_input(fp4_format f, const fmt_view *v, const rules *R, mpfr_srcptr x,
                             const fp4_cvt_opts *o) {
     int neg = mpfr_sgn(x) < 0;
-    bool tiny = neg ? mpfr_cmp_si_2exp(x, -1, v->emin) > 0 : mpfr_cmp_ui_2exp(x, 1, v->emin) < 0;
-    if (!v->subnormals && tiny) /* UE8M0: nothing below 2^-127, no zero */
-        return make(0, 1, FP4_FLAG_INEXACT | FP4_FLAG_UNDERFLOW);
+    bool below = neg ? mpfr_cmp_si_2exp(x, -1, v->emin) > 0 : mpfr_cmp_ui_2exp(x, 1, v->emin) < 0;
+    bool tiny = below && (!(o->options & FP4_OPT_TININESS_AFTER) ||
+                          tiny_after_rounding(v, x, o, rs_width(f, o)));
+    if (!v->subnormals && below) /* UE8M0: nothing below 2^-127, no zero */
+        return make(0, 1, FP4_FLAG_INEXACT | (tiny ? FP4_FLAG_UNDERFLOW : 0));
     long ulp_exp, p = grid_precision(v, x, &ulp_exp);
     MPFR_DECL_INIT(r, p > 1 ? p : 1); /* on the stack: no malloc per call */
     round_to_grid(v, r, x, o, rs_width(f, o));
@@ -474,14 +514,17 @@ static outcome finite_input(fp4_format f, const fmt_view *v, const rules *R, mpf
     return out;
 }
 
-static outcome convert(fp4_format f, mpfr_srcptr x, bool src_subnormal, const fp4_cvt_opts *o) {
+static outcome convert(fp4_format f, mpfr_srcptr x, bool src_subnormal, bool src_snan,
+                       const fp4_cvt_opts *o) {
     const fmt_view *v = view(f);
     rules R = rules_for(v, o->policy);
     bool relu = (o->options & FP4_OPT_RELU) != 0;
     int neg = mpfr_signbit(x) ? 1 : 0;
     if (mpfr_nan_p(x)) { /* .relu: "NaN results are converted to canonical NaN" */
         uint64_t c = relu && v->has_nan ? v->fi->canonical_nan : neg ? R.nan_neg : R.nan_pos;
-        return make(c, 0, FP4_FLAG_INVALID);
+        /* SoftFloat's rule (invalid only for a signaling NaN); a format
+         * without NaN cannot represent the operand at all (IEEE 754 §7.2). */
+        return make(c, 0, src_snan || !v->has_nan ? FP4_FLAG_INVALID : 0);
     }
     if (mpfr_zero_p(x)) return zero_input(v, &R, neg);
     if (src_subnormal && (o->options & FP4_OPT_DAZ)) {
@@ -499,10 +542,10 @@ static outcome convert(fp4_format f, mpfr_srcptr x, bool src_subnormal, const fp
     return mpfr_inf_p(x) ? inf_input(v, &R, neg) : finite_input(f, v, &R, x, o);
 }
 
-int fp4o_round(fp4_format f, mpfr_srcptr x, bool src_subnormal, const fp4_cvt_opts *o,
-               uint64_t *code, unsigned *flags) {
+int fp4o_round(fp4_format f, mpfr_srcptr x, bool src_subnormal, bool src_snan,
+               const fp4_cvt_opts *o, uint64_t *code, unsigned *flags) {
     fp4_cvt_opts def = fp4_cvt_opts_default();
-    outcome r = convert(f, x, src_subnormal, o ? o : &def);
+    outcome r = convert(f, x, src_subnormal, src_snan, o ? o : &def);
     /* Self-check of the oracle: a changed value is always inexact. */
     if (r.ternary != 0 && !(r.flags & FP4_FLAG_INEXACT)) abort();
     *code = r.code;
@@ -530,15 +573,16 @@ static int round_decoded(fp4_format f, const fp4o_decoded *d, const fp4_cvt_opts
                          uint64_t *code, unsigned *flags) {
     MPFR_DECL_INIT(x, 64);
     set_decoded(x, d);
-    return fp4o_round(f, x, d->subnormal, o, code, flags);
+    return fp4o_round(f, x, d->subnormal, d->cls == FP4_CLASS_NAN && d->signaling, o, code, flags);
 }
 
 int fp4o_convert(fp4_format dst, fp4_format src, uint64_t src_code, const fp4_cvt_opts *o,
                  uint64_t *code, unsigned *flags) {
     fp4o_decoded d = fp4o_decode(src, src_code);
-    if (!d.valid) { /* ref/ reads a code out of range as +NaN */
+    if (!d.valid) { /* ref/ reads a code out of range as a signaling +NaN */
         d.cls = FP4_CLASS_NAN;
         d.sign = 0;
+        d.signaling = true;
     }
     return round_decoded(dst, &d, o, code, flags);
 }
@@ -547,13 +591,15 @@ int fp4o_encode_f64(fp4_format f, double x, const fp4_cvt_opts *o, uint64_t *cod
                     unsigned *flags) {
     fp4o_decoded d = from_double(x);
     d.subnormal = fpclassify(x) == FP_SUBNORMAL;
+    d.signaling = issignaling(x);
     return round_decoded(f, &d, o, code, flags);
 }
 
 int fp4o_encode_f32(fp4_format f, float x, const fp4_cvt_opts *o, uint64_t *code,
                     unsigned *flags) {
-    fp4o_decoded d = from_double((double)x);
+    fp4o_decoded d = from_double((double)x); /* (double) quiets a NaN: ask x */
     d.subnormal = fpclassify(x) == FP_SUBNORMAL;
+    d.signaling = issignaling(x);
     return round_decoded(f, &d, o, code, flags);
 }
 
@@ -581,7 +627,7 @@ int fp4o_encode_bigint(fp4_format f, int sign, const uint64_t *limbs, size_t nli
         else if (mpfr_set_z_2exp(x, z, (mpfr_exp_t)exp, MPFR_RNDN) != 0) abort();
         if (sign) mpfr_neg(x, x, MPFR_RNDN);
     }
-    int t = fp4o_round(f, x, false, o, code, flags);
+    int t = fp4o_round(f, x, false, false, o, code, flags);
     mpfr_clear(x);
     mpz_clear(z);
     return t;
@@ -592,6 +638,7 @@ const char *fp4o_opts_string(const fp4_cvt_opts *o, char *buf, size_t n) {
     if (o->options & FP4_OPT_DAZ) strcat(opt, "+daz");
     if (o->options & FP4_OPT_FTZ) strcat(opt, "+ftz");
     if (o->options & FP4_OPT_RELU) strcat(opt, "+relu");
+    if (o->options & FP4_OPT_TININESS_AFTER) strcat(opt, "+after");
     if (o->round == FP4_RS)
         snprintf(buf, n, "%s/%s%s rbits=0x%x/%d", fp4_round_name(o->round),
                  fp4_policy_name(o->policy), opt, (unsigned)o->rbits, o->rbits_width);
@@ -653,5 +700,13 @@ int fp4o_configs(fp4_format f, int level, fp4o_config *out, int max) {
     if (level < 1)
         for (unsigned opt = 1; opt < 7; opt++)
             add_config(out, &n, max, FP4_RNE, FP4_POLICY_SATFINITE, opt, 0, 0, false);
+    /* Tininess after rounding: every mode, alone and with DAZ+FTZ. */
+    for (unsigned opt = 0; opt < 2; opt++) {
+        unsigned o = FP4_OPT_TININESS_AFTER | (opt ? FP4_OPT_DAZ | FP4_OPT_FTZ : 0);
+        for (int r = FP4_RNE; r <= FP4_RD; r++)
+            add_config(out, &n, max, r, FP4_POLICY_SATFINITE, o, 0, 0, false);
+        add_config(out, &n, max, FP4_RS, FP4_POLICY_SATFINITE, o, 0, 0, true);
+        add_config(out, &n, max, FP4_RS, FP4_POLICY_SATFINITE, o, all, 0, false);
+    }
     return n;
 }

@@ -40,6 +40,7 @@ typedef struct fp4o_decoded {
     int sign;       /* sign bit (0 for unsigned formats) */
     bool subnormal; /* finite non-zero below the smallest normal */
     double value;   /* for ZERO / FINITE / INF */
+    bool signaling; /* NAN: a signaling NaN (or a code outside the format) */
 } fp4o_decoded;
 
 fp4o_decoded fp4o_decode(fp4_format f, uint64_t code);
@@ -58,9 +59,10 @@ int fp4o_rs_width(fp4_format f);
 
 /* Rounds the exact value x (any precision; NaN sign taken from its sign bit)
  * into f under o. `src_subnormal` says x is a subnormal of its source format
- * (what FP4_OPT_DAZ flushes). Returns the ternary value; ORs flags. */
-int fp4o_round(fp4_format f, mpfr_srcptr x, bool src_subnormal, const fp4_cvt_opts *o,
-               uint64_t *code, unsigned *flags);
+ * (what FP4_OPT_DAZ flushes); `src_snan` that a NaN x was a signaling NaN
+ * (MPFR keeps no NaN payload). Returns the ternary value; ORs flags. */
+int fp4o_round(fp4_format f, mpfr_srcptr x, bool src_subnormal, bool src_snan,
+               const fp4_cvt_opts *o, uint64_t *code, unsigned *flags);
 
 /* The same entry points as ref/: a code of another format, float, double,
  * and (-1)^sign * L * 2^exp with L little-endian 64-bit limbs. */
@@ -99,7 +101,9 @@ typedef struct fp4o_config {
  * Philox-random at PTX's width K, rs with 1 and 32 random bits) x the five
  * policies x the 8 DAZ/FTZ/RELU combinations (480). Level 0: rne..rd and rs
  * (random, 2^K-1) x policies, without options and with all three, plus every
- * option combination on rne/satfinite (76). Returns the count (<= max). */
+ * option combination on rne/satfinite (76). Both levels add rne..rd and rs
+ * (random, 2^K-1) on satfinite with FP4_OPT_TININESS_AFTER, alone and with
+ * DAZ+FTZ (14). Returns the count (<= max). */
 int fp4o_configs(fp4_format f, int level, fp4o_config *out, int max);
 
 /* One conversion result. */

@@ -8,13 +8,17 @@
  * strings and the preset table. */
 #include "test_emu_common.h"
 
+#include "emu_internal.h" /* emu_fast_enable: run the window cases on the general path too */
+
 #define HG "sm90-hgmma-f16"
 #define F16 FP4_FMT_F16
 #define BF16 FP4_FMT_BF16
 #define E4M3 FP4_FMT_E4M3
 
+static const char *g_path = "fast path"; /* which block FMA ran, for messages */
+
 static void expect(const char *what, uint64_t got, uint64_t want) {
-    fp4t_check(got == want, "%s: got 0x%llX want 0x%llX", what, (unsigned long long)got,
+    fp4t_check(got == want, "%s (%s): got 0x%llX want 0x%llX", what, g_path, (unsigned long long)got,
                (unsigned long long)want);
 }
 
@@ -41,6 +45,33 @@ static void test_window(void) {
     expect("tiny terms kept (exact, RNE)", et_run(HG ":F=exact,out=rne23", F16, 16, ah, bh, 0),
            et_f32(1 + 0x1p-23));
     expect("tiny terms kept but RZ", et_run(HG ":F=27", F16, 16, ah, bh, 0), et_f32(1));
+}
+
+/* The window of the general block FMA (emu/blockfma.c emu_block), which the
+ * single-instruction cases reach only when the fast path (emu/fastpath.c)
+ * declines: an F+1 window there used to fail one assertion only, the
+ * fast-vs-general comparison of test_emu_gemm (issue 16 item 3e).
+ *  - test_window again with the fast path off (white box);
+ *  - windows of 60..62 bits, wider than the fast path's 62-bit sum (it
+ *    declines them by itself), on BF16 inputs: 1*1 - 1*1 + 2^-30*2^-31
+ *    leaves 2^-61, below the grid 2^(0-60) of F = 60 (truncated: +0) and on
+ *    the grid of F = 61; 2^-31*2^-31 = 2^-62 is dropped at F = 61 and kept
+ *    at F = 62. maxE = 0 (the 1*1 products), min_exp_limit -133 is below. */
+static void test_window_general(void) {
+    emu_fast_enable(false);
+    g_path = "general path";
+    test_window();
+    emu_fast_enable(true);
+    g_path = "wide window";
+    double a[3] = {1, 1, 0x1p-30}, b[3] = {1, -1, 0x1p-31};
+    expect("2^-61 off the F=60 window", et_run("sm90-hgmma-bf16:F=60", BF16, 3, a, b, 0), 0);
+    expect("2^-61 on the F=61 window", et_run("sm90-hgmma-bf16:F=61", BF16, 3, a, b, 0),
+           et_f32(0x1p-61));
+    double a2[3] = {1, 1, 0x1p-31};
+    expect("2^-62 off the F=61 window", et_run("sm90-hgmma-bf16:F=61", BF16, 3, a2, b, 0), 0);
+    expect("2^-62 on the F=62 window", et_run("sm90-hgmma-bf16:F=62", BF16, 3, a2, b, 0),
+           et_f32(0x1p-62));
+    g_path = "fast path";
 }
 
 /* C aligned with the products vs added after by an RN FADD. */
@@ -275,6 +306,7 @@ static void test_model_strings(void) {
 int main(void) {
     fp4t_begin("test_emu_block");
     test_window();
+    test_window_general();
     test_c_placement();
     test_rounding_ties();
     test_output_bits();

@@ -124,7 +124,8 @@ static long check_one(fp4_format f, bool is_f32, double x, const fp4_cvt_opts *o
     return 0;
 }
 
-/* Configurations: options only on rne/satfinite for the 16-bit formats. */
+/* Configurations: options only on rne/satfinite for the 16-bit formats,
+ * but tininess after rounding in every mode (it matters at 2^emin). */
 static int configs(fp4_format f, int level, fp4o_config *cfg) {
     fp4o_config all[FP4O_MAX_CONFIGS];
     int n = fp4o_configs(f, level, all, FP4O_MAX_CONFIGS), m = 0;
@@ -132,7 +133,8 @@ static int configs(fp4_format f, int level, fp4o_config *cfg) {
     for (int i = 0; i < n; i++) {
         const fp4_cvt_opts *o = &all[i].o;
         bool rne_sat = o->round == FP4_RNE && o->policy == FP4_POLICY_SATFINITE;
-        if (!wide || o->options == 0 || rne_sat) cfg[m++] = all[i];
+        bool after = (o->options & FP4_OPT_TININESS_AFTER) != 0;
+        if (!wide || o->options == 0 || rne_sat || after) cfg[m++] = all[i];
     }
     return m;
 }

@@ -188,6 +188,86 @@ static void test_hand_cases(void) {
     fp4t_check(d == 0, "zero scales: got 0x%08X", d);
 }
 
+/* Output element i of an f32/f16/bf16 array as (bits, is NaN, value). */
+static uint32_t out_bits(fp4_format f, const void *D, int64_t i) {
+    return f == FP4_FMT_F32 ? ((const uint32_t *)D)[i] : ((const uint16_t *)D)[i];
+}
+static bool out_is_nan(fp4_format f, uint32_t b) {
+    const fp4_format_info *fi = fp4_format_get(f);
+    uint32_t emask = ((1u << fi->ebits) - 1) << fi->mbits, mmask = (1u << fi->mbits) - 1;
+    return (b & emask) == emask && (b & mmask) != 0;
+}
+
+/* A NaN scale byte (0x7F) of B makes its output column NaN, as one of A
+ * makes its row NaN: the scale multiplies every product of its block, and
+ * NaN * x is NaN even for x = 0 (IEEE 754 §7.2; numerics.md §8: UE4M3 0x7F
+ * is NaN). Every accumulation mode, epilogue and output format. A: row 0
+ * all 1.0, row 1 all +0 (codes 0); B: 3 rows of 1.0, row 1 with a NaN
+ * scale in block 2; every other scale 1.0 (0x38). Outputs off the NaN
+ * column: row 0 = K * 1 * 1 = 64, row 1 = +0. The GEMM used to test only
+ * A's scales for NaN; a B check removed made B's NaN scale act as zero
+ * (64 -> 48) with no test failing (issue 16 item 3a). */
+static void test_nan_scale_b(void) {
+    enum { K = 64, M = 2, N = 3 };
+    uint8_t ac[M * K / 2], bc[N * K / 2], as[M * K / 16], bs[N * K / 16];
+    memset(ac, 0x22, K / 2), memset(ac + K / 2, 0x00, K / 2);
+    memset(bc, 0x22, sizeof bc);
+    memset(as, 0x38, sizeof as), memset(bs, 0x38, sizeof bs);
+    bs[1 * (K / 16) + 2] = 0x7F;
+    fp4_nvfp4_matrix A = {M, K, ac, as, 1.0f}, B = {N, K, bc, bs, 1.0f};
+    const fp4_format outs[3] = {FP4_FMT_F32, FP4_FMT_F16, FP4_FMT_BF16};
+    const uint32_t want64[3] = {0x42800000u, 0x5400u, 0x4280u}; /* 64 in f32, f16, bf16 */
+    for (int acc = 0; acc < FP4_ACC_COUNT; acc++)
+        for (int epi = 0; epi < FP4_EPI_COUNT; epi++)
+            for (int f = 0; f < 3; f++) {
+                uint32_t D[M * N];
+                fp4_gemm_opts o = fp4_gemm_opts_default();
+                o.acc = (fp4_acc_mode)acc, o.epi = (fp4_epilogue)epi, o.out = outs[f];
+                if (!fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, D, &o) == 0, "nan scale B: %s",
+                                fp4_last_error()))
+                    continue;
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++) {
+                        uint32_t b = out_bits(outs[f], D, m * N + n);
+                        if (n == 1)
+                            fp4t_check(out_is_nan(outs[f], b),
+                                       "B NaN scale acc %d epi %d %s: D[%d][1] = 0x%X, want NaN",
+                                       acc, epi, fp4_format_get(outs[f])->name, m, b);
+                        else
+                            fp4t_check(b == (m == 0 ? want64[f] : 0u),
+                                       "B NaN scale acc %d epi %d %s: D[%d][%d] = 0x%X", acc, epi,
+                                       fp4_format_get(outs[f])->name, m, n, b);
+                    }
+            }
+}
+
+/* The int64 -> int128 flush (numerics.md §8 bound). The largest block term
+ * is all codes 6.0 with scales 448 = 14 * 2^5: 16 * 12 * 12 * 14 * 14 in
+ * units of 2^-20 shifted by 2^28 = 451584 * 2^28 ~ 2^46.8, so an int64
+ * holds 76 000 such blocks and gemm.c flushes every 2^15. K = 2^21 (2^17
+ * blocks): a flush interval 4x longer overflows the int64 once. The sum is
+ * K * 36 * 448^2 = 441 * 2^35 (exact in FP32), computed here in __int128;
+ * B's second row repeats it negated (codes -6.0) to catch a sign slip. */
+static void test_flush_overflow(void) {
+    const int64_t K = (int64_t)1 << 21, N = 2;
+    uint8_t *ac = malloc((size_t)(K / 2)), *bc = malloc((size_t)(N * K / 2));
+    uint8_t *as = malloc((size_t)(K / 16)), *bs = malloc((size_t)(N * K / 16));
+    memset(ac, 0x77, (size_t)(K / 2));                       /* +6.0 */
+    memset(bc, 0x77, (size_t)(K / 2)), memset(bc + K / 2, 0xFF, (size_t)(K / 2)); /* +6, -6 */
+    memset(as, 0x7E, (size_t)(K / 16)), memset(bs, 0x7E, (size_t)(N * K / 16)); /* 448 */
+    fp4_nvfp4_matrix A = {1, K, ac, as, 1.0f}, B = {N, K, bc, bs, 1.0f};
+    __int128 exact = (__int128)K * 36 * 448 * 448;
+    fp4t_check(exact == (__int128)441 << 35, "K*36*448^2 = 441*2^35");
+    float want = (float)(double)exact; /* 441 * 2^35: exact in float */
+    uint32_t D[2], wbits = fp4t_f32_bits(want), nbits = fp4t_f32_bits(-want);
+    fp4_gemm_opts o = fp4_gemm_opts_default();
+    if (fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, D, &o) == 0, "flush: %s", fp4_last_error())) {
+        fp4t_check(D[0] == wbits, "K=2^21 all 6*448: got 0x%08X want 0x%08X (441*2^35)", D[0], wbits);
+        fp4t_check(D[1] == nbits, "K=2^21 6*448 x -6*448: got 0x%08X want 0x%08X", D[1], nbits);
+    }
+    free(ac), free(bc), free(as), free(bs);
+}
+
 /* SEQ_F32 against a plain loop written from the value tables; F16_BLOCKS
  * (RNE) against _Float16 arithmetic on exact doubles. */
 static void test_reference_modes(void) {
@@ -274,6 +354,8 @@ int main(void) {
     g_emax = mpfr_get_emax();
     fp4t_begin("gemm");
     test_hand_cases();
+    test_nan_scale_b();
+    test_flush_overflow();
     test_bad_args();
     test_reference_modes();
     test_threads();

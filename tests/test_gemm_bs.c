@@ -172,6 +172,57 @@ static void test_nvfp4_two_routes(void) {
     free(d1), free(d2), bsm_free(&A), bsm_free(&B);
 }
 
+/* A NaN scale in B (issue 16 item 3a) - UE4M3 0x7F for NVFP4, UE8M0 0xFF
+ * for MXFP4/MXFP8 (OCP MX v1.0: E8M0 0xFF is NaN), an FP32 NaN for the FP8
+ * 128-blocks - makes its output column NaN, whatever A holds there (A's
+ * row 1 is all zeros: NaN * 0 = NaN). A: row 0 all 1.0, row 1 all +0; B:
+ * three rows of 1.0, every scale 1.0 (UE4M3 0x38, UE8M0 127, 1.0f) but a
+ * NaN in row 1's last block. K = 128: off the NaN column row 0 gives 128,
+ * row 1 +0. A B-side NaN scale used to be able to act as zero unnoticed. */
+static void test_nan_scale_b(void) {
+    enum { K = 128, M = 2, N = 3 };
+    static const struct {
+        fp4_bs_kind kind;
+        uint8_t one, zero; /* element codes of 1.0 and +0 (E2M1 bytes hold two) */
+    } kinds[] = {
+        {FP4_BS_NVFP4, 0x22, 0x00},       {FP4_BS_MXFP4, 0x22, 0x00},
+        {FP4_BS_MXFP8_E4M3, 0x38, 0x00},  {FP4_BS_MXFP8_E5M2, 0x3C, 0x00},
+        {FP4_BS_FP8_BLOCK128, 0x38, 0x00},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        fp4_bs_kind kind = kinds[k].kind;
+        bool fp4 = kind == FP4_BS_NVFP4 || kind == FP4_BS_MXFP4;
+        int64_t rowbytes = fp4 ? K / 2 : K, nb = K / fp4_bs_block(kind);
+        uint8_t ac[M * K], bc[N * K], as8[M * K / 16], bs8[N * K / 16];
+        float asf[M], bsf[N];
+        memset(ac, kinds[k].one, (size_t)rowbytes), memset(ac + rowbytes, kinds[k].zero, (size_t)rowbytes);
+        memset(bc, kinds[k].one, sizeof bc);
+        uint8_t one_scale = kind == FP4_BS_NVFP4 ? 0x38 : 127;
+        memset(as8, one_scale, sizeof as8), memset(bs8, one_scale, sizeof bs8);
+        bs8[1 * nb + nb - 1] = kind == FP4_BS_NVFP4 ? 0x7F : 0xFF;
+        for (int i = 0; i < M; i++) asf[i] = 1.0f;
+        for (int i = 0; i < N; i++) bsf[i] = i == 1 ? NAN : 1.0f;
+        bool f32s = kind == FP4_BS_FP8_BLOCK128;
+        fp4_bs_matrix A = {kind, M, K, ac, f32s ? (const void *)asf : as8, 1, 1.0f};
+        fp4_bs_matrix B = {kind, N, K, bc, f32s ? (const void *)bsf : bs8, 1, 1.0f};
+        uint32_t D[M * N];
+        fp4_gemm_opts o = fp4_gemm_opts_default();
+        if (!fp4t_check(fp4_gemm_block_scaled(&A, &B, NULL, D, &o) == 0, "kind %d: %s", kind,
+                        fp4_last_error()))
+            continue;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                uint32_t d = D[m * N + n];
+                if (n == 1)
+                    fp4t_check((d & 0x7FFFFFFFu) > 0x7F800000u, "kind %d B NaN scale: D[%d][1] = 0x%08X, want NaN",
+                               kind, m, d);
+                else
+                    fp4t_check(d == (m == 0 ? 0x43000000u : 0u), "kind %d: D[%d][%d] = 0x%08X want %s", kind,
+                               m, n, d, m == 0 ? "128.0f" : "+0");
+            }
+    }
+}
+
 static void test_specials_and_errors(void) {
     /* MXFP4 one block: elements 1.0, scale 0xFF (NaN) -> NaN; E5M2 Inf element
      * against 1.0 -> +Inf; Inf against 0 -> NaN. */
@@ -216,6 +267,7 @@ static void test_specials_and_errors(void) {
 int main(void) {
     fp4t_begin("gemm_bs");
     test_specials_and_errors();
+    test_nan_scale_b();
     test_nvfp4_two_routes();
     test_vs_mpfr();
     return fp4t_end();

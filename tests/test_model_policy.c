@@ -251,6 +251,32 @@ static void check_fp8(fp4m_prec p) {
             NULL, p, want);
 }
 
+/* An activation row with an all-zero 128-channel group (recipes.md §2.13:
+ * amax = max(max|x|, 1e-4), so the group's scale is 1e-4/448 and its codes
+ * are 0): row 1 zero in channels 0..127, row 2 zero in 128..191 (its
+ * second group, padding included, is all zero). The expected values come
+ * from check_fp8's own derivation; without the 1e-4 floor the group's
+ * scale is 0 and 0/0 makes every output of the row NaN (issue 16 item 3c:
+ * no test had an all-zero group). Row 0 keeps random data. */
+static void check_fp8_zero_group(fp4m_prec p) {
+    static double save[M * K];
+    memcpy(save, g_x, sizeof save);
+    for (int64_t k = 0; k < 128; k++) g_x[1 * K + k] = 0.0;
+    for (int64_t k = 128; k < K; k++) g_x[2 * K + k] = 0.0;
+    check_fp8(p);
+    /* And the rows are finite: a NaN there would also fail check_fp8's
+     * comparison, but say it plainly. */
+    double y[M * N];
+    if (fp4t_check(run_backend("fp8-block", "model.layers.1.self_attn.kv_b_proj.weight", 1, NULL, p, 0,
+                               M, y) == 0, "fp8-block zero group: %s", fp4_last_error())) {
+        int64_t nan = 0;
+        for (int64_t i = 0; i < M * N; i++) nan += isnan(y[i]);
+        fp4t_check(nan == 0, "fp8-block, all-zero 128-group (%s): %lld NaN outputs",
+                   p == FP4M_F64 ? "f64" : "f32", (long long)nan);
+    }
+    memcpy(g_x, save, sizeof save);
+}
+
 /* BF16 rounding of the activations at its edge cases, through an identity
  * weight (y_k = RN_bf16(x_k) exactly): ties to even, values just above a
  * tie that rounding through FP32 first would get wrong, carries into the
@@ -404,6 +430,7 @@ int main(void) {
         check_w4a16((fp4m_prec)p);
         check_w4a4((fp4m_prec)p);
         check_fp8((fp4m_prec)p);
+        check_fp8_zero_group((fp4m_prec)p);
     }
     check_model();
     mpfr_free_cache();

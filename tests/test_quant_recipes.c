@@ -734,6 +734,111 @@ static void test_given_globals(void) {
     }
 }
 
+/* TE's guard on a zero amax (recipes.md §2.5 step 1: "if global_amax == 0
+ * or S_enc == 0 -> S_enc = 1.0"; S_dec = float(1.0 / double(1.0)) = 1).
+ * Without it S_enc = fminf(2688/0 = inf, FLT_MAX) = FLT_MAX (issue 16 item
+ * 3b: removing the guard failed no test, because an all-zero tensor gives
+ * scale bytes and codes 0 either way):
+ *  - all-zero tensor, amax computed: encode = decode = stored = 1.0;
+ *  - amax given as 0 with a non-zero block (a calibrated amax of a layer
+ *    that saw zeros): k1 = RN(1 * RN(1/6)); bamax 6: s8 = fp8sat(RN(6 *
+ *    RN(1/6)) = RN(1 + 2^-25) = 1) = 0x38; inv = min(1/(1*1), FLT_MAX) = 1;
+ *    y = x, so the codes are the E2M1 RNE codes of x itself: 6 -> 7,
+ *    5 -> 6 (tie to 4), 3 -> 5, 1 -> 2, 0.5 -> 1, -2 -> 0xC, -1.5 -> 0xB,
+ *    4 -> 6, +0 -> 0. (With S_enc = FLT_MAX the scale is 0x7E and every
+ *    non-zero element saturates to +-6.) Both devices: TE is a CUDA kernel,
+ *    its arithmetic does not depend on the torch model. */
+static void test_te_zero_amax_guard(void) {
+    float zeros[32] = {0};
+    fp4_qopts o = fp4_qopts_default();
+    fp4_qtensor q;
+    if (fp4t_check(fp4_quantize_by_name("te", FP4_FMT_F32, zeros, 1, 32, &o, &q) == 0, "te zeros: %s",
+                   fp4_last_error())) {
+        fp4t_check(q.amax == 0.0f, "te zeros: amax %g", (double)q.amax);
+        fp4t_check(q.global_encode == 1.0f && q.global_decode == 1.0f && q.global_stored == 1.0f,
+                   "te amax 0: S_enc %a S_dec %a stored %a, want 1 (recipes.md §2.5 guard)",
+                   (double)q.global_encode, (double)q.global_decode, (double)q.global_stored);
+        fp4_qtensor_free(&q);
+    }
+    const float x[16] = {6, 5, 3, 1, 0.5f, -2, -1.5f, 4, 0, 6, 1, 3, 0, 0.5f, -2, 5};
+    const uint8_t want[16] = {7, 6, 5, 2, 1, 0xC, 0xB, 6, 0, 7, 2, 5, 0, 1, 0xC, 6};
+    for (int dev = 0; dev < 2; dev++) {
+        fp4_qopts g = amax_opts(0.0f, (fp4_torch_device)dev);
+        expect_block("te", "given amax 0", x, &g, 0x38, want);
+        if (fp4t_check(fp4_quantize_by_name("te", FP4_FMT_F32, x, 1, 16, &g, &q) == 0, "te amax 0: %s",
+                       fp4_last_error())) {
+            fp4t_check(q.global_encode == 1.0f && q.global_decode == 1.0f,
+                       "te given amax 0: S_enc %a S_dec %a, want 1", (double)q.global_encode,
+                       (double)q.global_decode);
+            fp4_qtensor_free(&q);
+        }
+    }
+}
+
+/* Global-scale polarity, every recipe, a case of its own (issue 16 item 3e:
+ * a wrong polarity was caught by one assertion only). Tensor scale 64: the
+ * amax 2688 * 64 = 172032 (given), or the scale itself in the polarity the
+ * recipe takes (decode 64 = amax/2688 for modelopt's weight_scale_2,
+ * torchao's per_tensor_scale, vLLM's input_scale, FlashInfer's inversed
+ * form; encode 1/64 = 2688/amax for vLLM's SFScaleVal of a CT checkpoint,
+ * FlashInfer's globalScale, CT's global_scale; recipes.md §2.1-2.8). Every
+ * formula then gives decode 64 exactly (64 * the block-A derivation: e.g.
+ * 172032 * RN(1/2688) = 64 (1 + 640 * 2^-35) -> 64, (172032/6)/448 = 64,
+ * 2688/172032 = 2^-6), and with block amax 384 = 6 * 64 every recipe's
+ * block scale is 384 / (6 * 64) = 1 (0x38; rcp(6) and 1/6 are within an
+ * FP32 ulp, which E4M3 rounding absorbs). Elements x = 64 * y with y on the
+ * E2M1 grid, so y = x / 64 (or x * 1/64, +-1 FP32 ulp for MUFU) codes to
+ * E2M1(y) whatever the recipe's order. A polarity slip anywhere (1/64 taken
+ * for 64) asks for a block scale of 4096: clamped to 448, saturated or
+ * NaN, and y = 64/7 or worse: the codes change. Stored scale: decode for
+ * modelopt, torchao and vLLM (input_scale), encode for TE, FlashInfer, CT. */
+static void test_global_polarity(void) {
+    const float y[16] = {6, 1, 0.5f, 1.5f, -1, 2, 3, 4, -6, -0.5f, -2, -3, -4, -1.5f, 0, 0};
+    const uint8_t want[16] = {7, 2, 1, 3, 0xA, 4, 5, 6, 0xF, 9, 0xC, 0xD, 0xE, 0xB, 0, 0};
+    float x[16];
+    for (int i = 0; i < 16; i++) x[i] = 64.0f * y[i];
+    static const struct {
+        const char *name;
+        bool decode_given, encode_given, stores_decode;
+    } k[] = {
+        {"modelopt-v0.2x", true, false, true}, {"modelopt", true, false, true},
+        {"torchao", true, false, true},        {"torchao-2025", true, false, true},
+        {"te", false, false, false},           {"vllm-fast", true, true, true},
+        {"vllm-exact", true, true, true},      {"flashinfer-fast", true, true, false},
+        {"flashinfer-exact", true, true, false}, {"compressed-tensors", false, true, false},
+    };
+    fp4t_check(sizeof k / sizeof k[0] == (size_t)NNV, "every NVFP4 recipe listed");
+    for (size_t r = 0; r < sizeof k / sizeof k[0]; r++) {
+        for (int dev = 0; dev < 2; dev++) {
+            for (int src = 0; src < 3; src++) {
+                fp4_qopts o = amax_opts(172032.0f, (fp4_torch_device)dev);
+                const char *what = "amax 2688*64";
+                if (src == 1) {
+                    if (!k[r].decode_given) continue;
+                    o.global_source = FP4_QGS_DECODE, o.global_scale = 64.0f, what = "decode 64";
+                } else if (src == 2) {
+                    if (!k[r].encode_given) continue;
+                    o.global_source = FP4_QGS_ENCODE, o.global_scale = 0x1p-6f, what = "encode 1/64";
+                }
+                char label[64];
+                snprintf(label, sizeof label, "polarity %s dev %d", what, dev);
+                expect_block(k[r].name, label, x, &o, 0x38, want);
+                fp4_qtensor q;
+                if (fp4_quantize_by_name(k[r].name, FP4_FMT_F32, x, 1, 16, &o, &q) != 0) continue;
+                /* decode 64 and encode 1/64, to an FP32 ulp (MUFU reciprocals) */
+                fp4t_check(fabsf(q.global_decode - 64.0f) <= 64.0f * 0x1p-23f &&
+                               fabsf(q.global_encode - 0x1p-6f) <= 0x1p-6f * 0x1p-23f,
+                           "%s %s: decode %a encode %a, want 64 and 1/64", k[r].name, label,
+                           (double)q.global_decode, (double)q.global_encode);
+                fp4t_check(q.global_stored == (k[r].stores_decode ? q.global_decode : q.global_encode),
+                           "%s %s: stored %a is not the %s scale", k[r].name, label,
+                           (double)q.global_stored, k[r].stores_decode ? "decode" : "encode");
+                fp4_qtensor_free(&q);
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* TransformerEngine options                                                 */
 /* ------------------------------------------------------------------------ */
@@ -1007,6 +1112,8 @@ int main(void) {
     test_formulas();
     test_global_divergence();
     test_given_globals();
+    test_te_zero_amax_guard();
+    test_global_polarity();
     test_te_2d();
     test_te_sr();
     test_te_rht();
