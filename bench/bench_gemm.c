@@ -28,21 +28,29 @@ static uint64_t mix(uint64_t x) { /* splitmix64: benchmark data only */
     return x ^ (x >> 31);
 }
 
-static void fill(fp4_nvfp4_matrix *X, int64_t rows, int64_t k, uint64_t seed) {
+/* An NVFP4 operand: the buffers and the fp4_tensor view of them. */
+typedef struct bmat {
+    int64_t rows, k;
+    uint8_t *codes, *scales;
+    fp4_tensor t;
+} bmat;
+
+static void fill(bmat *X, int64_t rows, int64_t k, uint64_t seed) {
     uint8_t *c = malloc((size_t)(rows * k / 2)), *s = malloc((size_t)(rows * k / 16));
     for (int64_t i = 0; i < rows * k / 2; i++) c[i] = (uint8_t)mix(seed + (uint64_t)i);
     for (int64_t i = 0; i < rows * k / 16; i++) s[i] = (uint8_t)(mix(~seed + (uint64_t)i) % 0x7F);
-    *X = (fp4_nvfp4_matrix){rows, k, c, s, 1.0f};
+    X->rows = rows, X->k = k, X->codes = c, X->scales = s;
+    X->t = fp4_tensor_nvfp4(rows, k, c, s, 1.0f);
 }
 
-static float decode_elem(const fp4_nvfp4_matrix *X, int64_t r, int64_t c, const float *lut,
+static float decode_elem(const bmat *X, int64_t r, int64_t c, const float *lut,
                          const float *slut) {
     uint8_t b = X->codes[r * (X->k / 2) + c / 2];
     return lut[(c & 1) ? b >> 4 : b & 0xF] * slut[X->scales[r * (X->k / 16) + c / 16]];
 }
 
 /* Baseline (a): CUTLASS-host-style value reference in FP32. */
-static void naive_f32(const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, float *D) {
+static void naive_f32(const bmat *A, const bmat *B, float *D) {
     float lut[16], slut[128];
     for (int i = 0; i < 16; i++) lut[i] = (float)fp4_to_f64(FP4_FMT_E2M1, (uint64_t)i);
     for (int i = 0; i < 128; i++) slut[i] = (float)fp4_to_f64(FP4_FMT_UE4M3, (uint64_t)i);
@@ -57,7 +65,7 @@ static void naive_f32(const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, floa
 }
 
 /* Baseline (b): mpfr_dot per output, operands pre-set (allocation not timed). */
-static double mpfr_dot_rate(const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, int samples) {
+static double mpfr_dot_rate(const bmat *A, const bmat *B, int samples) {
 #if MPFR_VERSION >= MPFR_VERSION_NUM(4, 1, 0)
     int64_t K = A->k;
     mpfr_t *a = malloc((size_t)K * sizeof *a), *b = malloc((size_t)K * sizeof *b);
@@ -119,16 +127,16 @@ int main(int argc, char **argv) {
     int threads = omp_get_max_threads();
     printf("bench_gemm: NVFP4 x NVFP4, M=%lld N=%lld K=%lld, %d thread(s), %s\n", (long long)M,
            (long long)N, (long long)K, threads, cpu);
-    fp4_nvfp4_matrix A, B;
+    bmat A, B;
     fill(&A, M, K, 1), fill(&B, N, K, 2);
     double macs = (double)M * (double)N * (double)K;
     uint32_t *D = malloc((size_t)(M * N) * 4);
     float *F = malloc((size_t)(M * N) * 4);
-    fp4_gemm_opts o = fp4_gemm_opts_default();
+    fp4_gemm_call o = fp4_gemm_call_make(&A.t, &B.t, D);
     double best_exact = 1e30, best_naive = 1e30;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = now();
-        if (fp4_gemm_nvfp4(&A, &B, NULL, D, &o)) {
+        if (fp4_gemm_exact(&o)) {
             fprintf(stderr, "bench_gemm: %s\n", fp4_last_error());
             return 1;
         }
@@ -147,7 +155,7 @@ int main(int argc, char **argv) {
     double r_exact = macs / best_exact, r_naive = macs / best_naive;
     double r_mpfr = mpfr_dot_rate(&A, &B, 16);
     printf("%-44s %10s %12s\n", "variant", "GMAC/s", "GMAC/s/core");
-    printf("%-44s %10.3f %12.3f\n", "exact oracle (fp4_gemm_nvfp4, RN to FP32)", r_exact * 1e-9,
+    printf("%-44s %10.3f %12.3f\n", "exact oracle (fp4_gemm_exact, RN to FP32)", r_exact * 1e-9,
            r_exact * 1e-9 / threads);
     printf("%-44s %10.3f %12.3f\n", "(a) naive FP32 loop (CUTLASS host style)", r_naive * 1e-9,
            r_naive * 1e-9 / threads);
@@ -159,7 +167,7 @@ int main(int argc, char **argv) {
         printf("ratio exact per core / mpfr_dot = %.0fx (goal >= 500x)\n", r_exact / threads / r_mpfr);
     printf("naive FP32 differs from the correctly rounded result on %lld of %lld outputs\n",
            (long long)differ, (long long)(M * N));
-    free((void *)A.codes), free((void *)A.scales), free((void *)B.codes), free((void *)B.scales);
+    free(A.codes), free(A.scales), free(B.codes), free(B.scales);
     free(D), free(F);
     return 0;
 }

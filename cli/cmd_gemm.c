@@ -1,10 +1,10 @@
-/* cmd_gemm.c - `fp4sim gemm`: run the exact NVFP4 GEMM oracle
- * (fp4_gemm_nvfp4) on matrices read from safetensors files or generated from
- * a seed, print a summary with the SHA-256 of D and optionally write D
- * (docs/cli.md "fp4sim gemm"). */
+/* cmd_gemm.c - `fp4sim gemm`: one GEMM through any engine (the exact
+ * oracle by default) on operands read from safetensors files or generated
+ * from a seed; prints a summary with the SHA-256 of D and optionally writes
+ * D (docs/cli.md "fp4sim gemm"). */
 #include "args.h"
 #include "commands.h"
-#include "fp4io.h"
+#include "fp4conform.h"
 #include "render.h"
 
 #include <math.h>
@@ -16,27 +16,37 @@
 static const char k_help[] =
     "usage: fp4sim gemm [options]\n"
     "\n"
-    "D = alpha * (A x B^T) * gA * gB + beta * C with A [M, K] and B [N, K] NVFP4\n"
-    "(E2M1 codes, UE4M3 scales per 16 along K, FP32 tensor scales gA, gB), by\n"
-    "fp4sim's GEMM oracle. Prints shape, mode, time, GMAC/s, the SHA-256 of D's\n"
-    "bytes (little-endian codes of --out-format) and the first values.\n"
+    "D = epilogue(alpha * gA * gB * (A x B^T) + beta * C) with A [M, K] and B [N, K]\n"
+    "by an engine: the exact oracle (default), an emu datapath model with a kernel\n"
+    "structure, recorded outputs, a plugin or a GPU instruction. Prints shape,\n"
+    "engine, time, GMAC/s, the SHA-256 of D's bytes (little-endian codes of\n"
+    "--out-format) and the first values.\n"
     "\n"
     "inputs (from files):\n"
-    "  --a FILE, --b FILE    safetensors with 'codes' U8 [rows, K/2], 'scales'\n"
-    "                        F8_E4M3 (or U8) [rows, K/16] and optional\n"
-    "                        'global_scale' F32 scalar (default 1)\n"
-    "  --a-tensor NAME       read NAME, NAME_scale, NAME_scale_2 instead (ModelOpt\n"
-    "  --b-tensor NAME       checkpoints, or the output of fp4sim quantize --out)\n"
+    "  --a FILE, --b FILE    safetensors with 'codes', 'scales' and optional\n"
+    "                        'global_scale' (F32 scalar), or NAME, NAME_scale,\n"
+    "                        NAME_scale_2 with --a-tensor / --b-tensor NAME (the\n"
+    "                        output of fp4sim quantize --out). codes: U8 [rows, K/2]\n"
+    "                        packed E2M1 with F8_E4M3 [rows, K/16] scales (NVFP4) or\n"
+    "                        F8_E8M0 [rows, K/32] (MXFP4); F8_E4M3/F8_E5M2 [rows, K]\n"
+    "                        with F8_E8M0 (MXFP8) or F32 per 128 (DeepSeek FP8)\n"
+    "                        scales, or none; F16, BF16, F32 [rows, K]\n"
     "  --c FILE              'C' F32 [M, N] (needed when --beta is not 0)\n"
     "inputs (generated, when --a/--b are not given):\n"
-    "  --m M --n N --k K     shape (default 64 each; K a multiple of 16)\n"
+    "  --m M --n N --k K     shape (default 64 each)\n"
+    "  --kind KIND           nvfp4 (default), mxfp4, mxfp8-e4m3, mxfp8-e5m2,\n"
+    "                        fp8-block128, e4m3, e5m2, f16, bf16, f32\n"
     "  --seed S              Philox4x32-10 seed (default 0); see docs/cli.md\n"
     "options:\n"
-    "  --acc MODE            exact (default), seq-f32, f16-blocks\n"
+    "  --engine SPEC         ref (default), emu:PRESET[:K=V,..][;STRUCTURE],\n"
+    "                        replay:FILE, plugin:LIB.so, cuda:INSTR ('fp4sim engines')\n"
+    "  --acc MODE            shorthand: exact (= ref), seq-f32 (= emu:cutlass-host-f32),\n"
+    "                        f16-blocks (= emu:f16-blocks, rounded by --acc-round)\n"
     "  --acc-round MODE      rounding of f16-blocks accumulation (default rne)\n"
     "  --epilogue E          exact (default) or f32\n"
     "  --out-format F        f32 (default), f16 or bf16\n"
-    "  --round MODE          rounding of the conversion to the output format\n"
+    "  --round MODE          rounding of the conversion to the output format (rne,\n"
+    "                        rna, rz, ru, rd)\n"
     "  --alpha X, --beta Y   epilogue scalars (default 1, 0)\n"
     "  --threads N           OpenMP threads (results do not depend on it)\n"
     "  --out FILE            write D as tensor 'D' [M, N] of --out-format\n"
@@ -46,16 +56,19 @@ enum { NSHOWN = 8 };
 
 typedef struct gemm_state {
     const char *a_path, *b_path, *c_path, *out_path;
-    const char *a_tensor, *b_tensor;
+    const char *a_tensor, *b_tensor, *engine, *acc;
     uint64_t m, n, k, seed, threads;
-    bool json, have_shape;
-    fp4_gemm_opts opts;
+    bool json, have_shape, have_kind, have_acc_round;
+    fp4_tkind kind;
+    fp4_round acc_round;
+    fp4_gemm_call call;
 } gemm_state;
 
-/* One operand: pointers into a mapped file or into owned buffers. */
+/* One operand: a tensor view into a mapped file or into owned buffers. */
 typedef struct operand {
-    fp4_nvfp4_matrix mat;
-    uint8_t *codes, *scales; /* owned copies */
+    fp4_tensor t;
+    void *codes, *scales; /* owned */
+    fp4_st_file *f;
 } operand;
 
 /* ------------------------------------------------------------------------ */
@@ -73,6 +86,7 @@ STR_OPT(opt_c, c_path)
 STR_OPT(opt_out, out_path)
 STR_OPT(opt_a_tensor, a_tensor)
 STR_OPT(opt_b_tensor, b_tensor)
+STR_OPT(opt_engine, engine)
 
 static int opt_dim(void *s, const char *name, const char *v) {
     gemm_state *st = s;
@@ -89,23 +103,23 @@ static int opt_threads(void *s, const char *name, const char *v) {
     return cli_parse_uint("gemm", name, v, 1, 4096, &((gemm_state *)s)->threads);
 }
 
+static int opt_kind(void *s, const char *name, const char *v) {
+    gemm_state *st = s;
+    if (fp4_tkind_from_name(v, &st->kind)) return cli_lib_error("gemm: %s", name);
+    st->have_kind = true;
+    return CLI_OK;
+}
+
 static int opt_acc(void *s, const char *name, const char *v) {
-    static const char *const names[] = {"exact", "seq-f32", "f16-blocks"};
-    for (int i = 0; i < FP4_ACC_COUNT; i++)
-        if (strcmp(v, names[i]) == 0) {
-            ((gemm_state *)s)->opts.acc = (fp4_acc_mode)i;
-            return CLI_OK;
-        }
-    return cli_usage_error("gemm: unknown accumulation '%s' for %s (valid: exact, seq-f32, "
-                           "f16-blocks)",
-                           v, name);
+    if (strcmp(v, "exact") && strcmp(v, "seq-f32") && strcmp(v, "f16-blocks"))
+        return cli_usage_error("gemm: unknown accumulation '%s' for %s (valid: exact, seq-f32, "
+                               "f16-blocks)", v, name);
+    ((gemm_state *)s)->acc = v;
+    return CLI_OK;
 }
 
 static int opt_epilogue(void *s, const char *name, const char *v) {
-    gemm_state *st = s;
-    if (strcmp(v, "exact") == 0) st->opts.epi = FP4_EPI_EXACT;
-    else if (strcmp(v, "f32") == 0) st->opts.epi = FP4_EPI_F32;
-    else return cli_usage_error("gemm: unknown epilogue '%s' for %s (valid: exact, f32)", v, name);
+    if (fp4_epilogue_from_name(v, &((gemm_state *)s)->call.epi)) return cli_lib_error("gemm: %s", name);
     return CLI_OK;
 }
 
@@ -116,16 +130,27 @@ static int opt_out_format(void *s, const char *name, const char *v) {
     if (rc != CLI_OK) return rc;
     if (f != FP4_FMT_F32 && f != FP4_FMT_F16 && f != FP4_FMT_BF16)
         return cli_usage_error("gemm: %s must be f32, f16 or bf16, not '%s'", name, v);
-    st->opts.out = f;
+    st->call.out = f;
     return CLI_OK;
 }
 
+/* GEMM outputs take no random bits: stochastic rounding is refused here. */
+static int parse_round_nors(const char *name, const char *v, fp4_round *out) {
+    int rc = cli_parse_round("gemm", name, v, out);
+    if (rc == CLI_OK && *out == FP4_RS)
+        return cli_usage_error("gemm: %s rs: stochastic rounding needs random bits, which a GEMM "
+                               "output does not take (use rne, rna, rz, ru or rd)", name);
+    return rc;
+}
+
 static int opt_round(void *s, const char *name, const char *v) {
-    return cli_parse_round("gemm", name, v, &((gemm_state *)s)->opts.out_round);
+    return parse_round_nors(name, v, &((gemm_state *)s)->call.out_round);
 }
 
 static int opt_acc_round(void *s, const char *name, const char *v) {
-    return cli_parse_round("gemm", name, v, &((gemm_state *)s)->opts.acc_round);
+    gemm_state *st = s;
+    st->have_acc_round = true;
+    return parse_round_nors(name, v, &st->acc_round);
 }
 
 static int parse_float(const char *name, const char *v, float *out) {
@@ -138,11 +163,11 @@ static int parse_float(const char *name, const char *v, float *out) {
 }
 
 static int opt_alpha(void *s, const char *name, const char *v) {
-    return parse_float(name, v, &((gemm_state *)s)->opts.alpha);
+    return parse_float(name, v, &((gemm_state *)s)->call.alpha);
 }
 
 static int opt_beta(void *s, const char *name, const char *v) {
-    return parse_float(name, v, &((gemm_state *)s)->opts.beta);
+    return parse_float(name, v, &((gemm_state *)s)->call.beta);
 }
 
 static int opt_json(void *s, const char *n, const char *v) {
@@ -155,6 +180,7 @@ static const cli_opt k_opts[] = {
     {"--c", true, opt_c},           {"--a-tensor", true, opt_a_tensor},
     {"--b-tensor", true, opt_b_tensor}, {"--m", true, opt_dim},
     {"--n", true, opt_dim},         {"--k", true, opt_dim},
+    {"--kind", true, opt_kind},     {"--engine", true, opt_engine},
     {"--seed", true, opt_seed},     {"--threads", true, opt_threads},
     {"--acc", true, opt_acc},       {"--acc-round", true, opt_acc_round},
     {"--epilogue", true, opt_epilogue}, {"--out-format", true, opt_out_format},
@@ -164,95 +190,136 @@ static const cli_opt k_opts[] = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Inputs                                                                    */
+/* Generated inputs (docs/cli.md: the streams of fp4rng.h)                   */
 /* ------------------------------------------------------------------------ */
 
-/* Word 0 of Philox at (seed, stream, element i): fp4rng.h's frozen GEMM streams. */
 static uint32_t rand32(uint64_t seed, uint32_t stream, uint64_t i) {
     return fp4_rand32(seed, stream, FP4_RNG_SUB_PLAIN, i);
 }
 
-/* Streams: 0/1 codes/scales of A, 2/3 of B, 4 C. Code byte i = low byte of
- * word 0; scale byte i = 0x30 + (word 0 % 16) (UE4M3 0.5 .. 1.875);
- * C[i] = (word 0 >> 8) * 2^-23 - 1; tensor scales 1. */
-static int generate_operand(operand *op, uint64_t seed, uint32_t stream, int64_t rows,
-                            int64_t k) {
-    size_t nc = (size_t)(rows * k / 2), ns = (size_t)(rows * k / 16);
-    op->codes = malloc(nc ? nc : 1);
-    op->scales = malloc(ns ? ns : 1);
+/* Element code i of a generated operand: finite codes only (no NaN/Inf). */
+static uint64_t gen_code(fp4_format f, uint32_t w) {
+    switch (f) {
+    case FP4_FMT_E4M3: { uint32_t i = w % 254; return i < 127 ? i : i + 1; }     /* no 0x7F/0xFF */
+    case FP4_FMT_E5M2: { uint32_t i = w % 248; return i < 124 ? i : i + 4; }     /* no Inf/NaN */
+    case FP4_FMT_F16: /* exponent field 5..24 (numerics.md §5.2's distribution) */
+        return (w & 0x83FFu) | ((5u + (w >> 16) % 20u) << 10);
+    case FP4_FMT_BF16: return (w & 0x807Fu) | ((100u + (w >> 16) % 51u) << 7);
+    case FP4_FMT_F32: return (w & 0x807FFFFFu) | ((100u + (w >> 24) % 51u) << 23);
+    default: return w & 0xFu; /* e2m1 */
+    }
+}
+
+/* Scale code of block i: UE4M3 0x30..0x3F (0.5..1.875, the historic NVFP4
+ * generator), UE8M0 2^-4..2^4, F32 (1 + m 2^-23) 2^(-8..8). */
+static uint64_t gen_scale(fp4_format f, uint32_t w) {
+    if (f == FP4_FMT_UE4M3) return 0x30u + w % 16u;
+    if (f == FP4_FMT_UE8M0) return 123u + w % 9u;
+    return (w & 0x7FFFFFu) | ((119u + (w >> 23) % 17u) << 23);
+}
+
+static int generate_operand(operand *op, fp4_tkind kind, uint64_t seed, uint32_t stream,
+                            int64_t rows, int64_t k) {
+    fp4_tensor t;
+    switch (kind) {
+    case FP4_TK_NVFP4: t = fp4_tensor_nvfp4(rows, k, NULL, NULL, 1.0f); break;
+    case FP4_TK_MXFP4: t = fp4_tensor_mx(FP4_FMT_E2M1, rows, k, NULL, NULL); break;
+    case FP4_TK_MXFP8_E4M3: t = fp4_tensor_mx(FP4_FMT_E4M3, rows, k, NULL, NULL); break;
+    case FP4_TK_MXFP8_E5M2: t = fp4_tensor_mx(FP4_FMT_E5M2, rows, k, NULL, NULL); break;
+    case FP4_TK_FP8_BLOCK128: t = fp4_tensor_fp8_block(rows, k, NULL, NULL, 1); break;
+    case FP4_TK_E4M3: t = fp4_tensor_plain(FP4_FMT_E4M3, rows, k, NULL); break;
+    case FP4_TK_E5M2: t = fp4_tensor_plain(FP4_FMT_E5M2, rows, k, NULL); break;
+    case FP4_TK_F16: t = fp4_tensor_plain(FP4_FMT_F16, rows, k, NULL); break;
+    case FP4_TK_BF16: t = fp4_tensor_plain(FP4_FMT_BF16, rows, k, NULL); break;
+    case FP4_TK_F32: t = fp4_tensor_plain(FP4_FMT_F32, rows, k, NULL); break;
+    default: return cli_usage_error("gemm: --kind %s cannot be generated", fp4_tkind_name(kind));
+    }
+    if (fp4_tensor_scaled(&t) && t.scale_fmt != FP4_FMT_F32 && k % t.block)
+        return cli_usage_error("gemm: --k %lld is not a multiple of %d (the %s block)",
+                               (long long)k, t.block, fp4_tkind_name(kind));
+    const int64_t nc = fp4_tensor_codes_bytes(&t), ns = fp4_tensor_scales_count(&t);
+    const int cb = fp4_format_code_bytes(t.elem), sb = fp4_tensor_scale_bytes(&t);
+    op->codes = malloc((size_t)(nc ? nc : 1));
+    op->scales = malloc((size_t)(ns ? ns * sb : 1));
     if (!op->codes || !op->scales) return cli_fail("gemm: out of memory");
-    for (size_t i = 0; i < nc; i++) op->codes[i] = (uint8_t)rand32(seed, stream, i);
-    for (size_t i = 0; i < ns; i++)
-        op->scales[i] = (uint8_t)(0x30 + rand32(seed, stream + 1, i) % 16);
-    op->mat = (fp4_nvfp4_matrix){rows, k, op->codes, op->scales, 1.0f};
-    return CLI_OK;
-}
-
-static int get_tensor(fp4_st_file *f, const char *which, const char *name, bool optional,
-                      const fp4_st_tensor **t) {
-    *t = fp4_st_find(f, name);
-    if (!*t && !optional)
-        return cli_usage_error("gemm: %s: %s has no tensor '%s'", which, fp4_st_path(f), name);
-    return CLI_OK;
-}
-
-static int load_operand(operand *op, const char *which, const char *path, const char *prefix,
-                        fp4_st_file **fout) {
-    fp4_st_file *f = NULL;
-    if (fp4_st_open(path, &f) != FP4_ST_OK)
-        return cli_lib_error("gemm: %s", which);
-    *fout = f;
-    char n_codes[512], n_scales[512], n_global[512];
-    if (prefix) {
-        snprintf(n_codes, sizeof n_codes, "%s", prefix);
-        snprintf(n_scales, sizeof n_scales, "%s_scale", prefix);
-        snprintf(n_global, sizeof n_global, "%s_scale_2", prefix);
+    uint8_t *c8 = op->codes;
+    if (t.packed) { /* NVFP4 / MXFP4: byte i = low byte of word i (two codes) */
+        for (int64_t i = 0; i < nc; i++) c8[i] = (uint8_t)rand32(seed, stream, (uint64_t)i);
     } else {
-        strcpy(n_codes, "codes");
-        strcpy(n_scales, "scales");
-        strcpy(n_global, "global_scale");
+        for (int64_t i = 0; i < rows * k; i++) {
+            uint64_t code = gen_code(t.elem, rand32(seed, stream, (uint64_t)i));
+            if (cb == 1) c8[i] = (uint8_t)code;
+            else if (cb == 2) ((uint16_t *)op->codes)[i] = (uint16_t)code;
+            else ((uint32_t *)op->codes)[i] = (uint32_t)code;
+        }
     }
-    const fp4_st_tensor *tc, *ts, *tg;
-    int rc = get_tensor(f, which, n_codes, false, &tc);
-    if (rc == CLI_OK) rc = get_tensor(f, which, n_scales, false, &ts);
-    if (rc == CLI_OK) rc = get_tensor(f, which, n_global, true, &tg);
-    if (rc != CLI_OK) return rc;
-    if (tc->dtype != FP4_ST_U8 || tc->ndim != 2)
-        return cli_usage_error("gemm: %s: tensor '%s' is %s with %d dims; expected U8 [rows, K/2]",
-                               which, tc->name, tc->dtype_name, (int)tc->ndim);
-    int64_t rows = tc->shape[0], k = tc->shape[1] * 2;
-    if (k % 16 != 0)
-        return cli_usage_error("gemm: %s: K = %lld (2 x %lld columns of '%s') is not a multiple "
-                               "of 16",
-                               which, (long long)k, (long long)tc->shape[1], tc->name);
-    if ((ts->dtype != FP4_ST_F8_E4M3 && ts->dtype != FP4_ST_U8) || ts->ndim != 2 ||
-        ts->shape[0] != rows || ts->shape[1] != k / 16)
-        return cli_usage_error("gemm: %s: tensor '%s' is %s %dd [%lld, %lld]; expected F8_E4M3 "
-                               "[%lld, %lld] (linear layout)",
-                               which, ts->name, ts->dtype_name, (int)ts->ndim,
-                               (long long)ts->shape[0], (long long)ts->shape[1], (long long)rows,
-                               (long long)(k / 16));
-    float g = 1.0f;
-    if (tg) {
-        if (tg->dtype != FP4_ST_F32 || tg->numel != 1)
-            return cli_usage_error("gemm: %s: tensor '%s' is %s with %lld elements; expected an "
-                                   "F32 scalar",
-                                   which, tg->name, tg->dtype_name, (long long)tg->numel);
-        memcpy(&g, tg->data, 4);
+    for (int64_t i = 0; i < ns; i++) {
+        uint64_t s = gen_scale(t.scale_fmt, rand32(seed, stream + 1, (uint64_t)i));
+        if (sb == 1) ((uint8_t *)op->scales)[i] = (uint8_t)s;
+        else ((uint32_t *)op->scales)[i] = (uint32_t)s;
     }
-    op->codes = malloc((size_t)tc->nbytes + 1);
-    op->scales = malloc((size_t)ts->nbytes + 1);
+    t.codes = op->codes;
+    t.scales = fp4_tensor_scaled(&t) ? op->scales : NULL;
+    op->t = t;
+    return CLI_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* File inputs: fp4sim's on-disk convention (fp4tensor.h)                    */
+/* ------------------------------------------------------------------------ */
+
+static int load_operand(operand *op, const char *which, const char *path, const char *prefix) {
+    if (fp4_st_open(path, &op->f) != FP4_ST_OK) return cli_lib_error("gemm: %s", which);
+    fp4_disk_tensor d;
+    int rc;
+    if (prefix) {
+        rc = fp4_disk_read(NULL, op->f, FP4_DISK_FP4SIM, prefix, NULL, &d);
+    } else { /* 'codes', 'scales', 'global_scale' */
+        const fp4_st_tensor *tc = fp4_st_find(op->f, "codes"), *ts = fp4_st_find(op->f, "scales");
+        const fp4_st_tensor *tg = fp4_st_find(op->f, "global_scale");
+        if (!tc || !ts)
+            return cli_usage_error("gemm: %s: %s has no tensor '%s' (or give --%c-tensor NAME)",
+                                   which, path, tc ? "scales" : "codes", which[2]);
+        if (tc->dtype != FP4_ST_U8 || tc->ndim != 2)
+            return cli_usage_error("gemm: %s: tensor 'codes' is %s with %d dims; expected U8 "
+                                   "[rows, K/2]", which, tc->dtype_name, (int)tc->ndim);
+        int64_t rows = tc->shape[0], k = 2 * tc->shape[1];
+        if (k % 16)
+            return cli_usage_error("gemm: %s: K = %lld (2 x %lld columns of 'codes') is not a "
+                                   "multiple of 16", which, (long long)k, (long long)tc->shape[1]);
+        if ((ts->dtype != FP4_ST_F8_E4M3 && ts->dtype != FP4_ST_U8) || ts->ndim != 2 ||
+            ts->shape[0] != rows || ts->shape[1] != k / 16)
+            return cli_usage_error("gemm: %s: tensor 'scales' is %s %dd [%lld, %lld]; expected "
+                                   "F8_E4M3 [%lld, %lld] (linear layout)", which, ts->dtype_name,
+                                   (int)ts->ndim, (long long)ts->shape[0], (long long)ts->shape[1],
+                                   (long long)rows, (long long)(k / 16));
+        float g = 1.0f;
+        if (tg && (tg->dtype != FP4_ST_F32 || tg->numel != 1))
+            return cli_usage_error("gemm: %s: tensor 'global_scale' is %s with %lld elements; "
+                                   "expected an F32 scalar", which, tg->dtype_name,
+                                   (long long)tg->numel);
+        if (tg) memcpy(&g, tg->data, 4);
+        d.t = fp4_tensor_nvfp4(rows, k, tc->data, ts->data, g);
+        rc = 0;
+    }
+    if (rc) return cli_lib_error("gemm: %s", which);
+    /* Private copies: the mapping may be unaligned for wide elements. */
+    int64_t nc = fp4_tensor_codes_bytes(&d.t);
+    int64_t ns = fp4_tensor_scales_count(&d.t) * fp4_tensor_scale_bytes(&d.t);
+    op->codes = malloc((size_t)nc + 1);
+    op->scales = malloc((size_t)ns + 1);
     if (!op->codes || !op->scales) return cli_fail("gemm: out of memory");
-    memcpy(op->codes, tc->data, (size_t)tc->nbytes);
-    memcpy(op->scales, ts->data, (size_t)ts->nbytes);
-    op->mat = (fp4_nvfp4_matrix){rows, k, op->codes, op->scales, g};
+    memcpy(op->codes, d.t.codes, (size_t)nc);
+    if (ns) memcpy(op->scales, d.t.scales, (size_t)ns);
+    op->t = d.t;
+    op->t.codes = op->codes;
+    op->t.scales = ns ? op->scales : NULL;
     return CLI_OK;
 }
 
 static int load_c(const char *path, int64_t m, int64_t n, float **c) {
     fp4_st_file *f = NULL;
-    if (fp4_st_open(path, &f) != FP4_ST_OK)
-        return cli_lib_error("gemm: --c");
+    if (fp4_st_open(path, &f) != FP4_ST_OK) return cli_lib_error("gemm: --c");
     const fp4_st_tensor *t = fp4_st_find(f, "C");
     int rc = CLI_OK;
     if (!t) rc = cli_usage_error("gemm: --c: %s has no tensor 'C'", path);
@@ -271,10 +338,6 @@ static int load_c(const char *path, int64_t m, int64_t n, float **c) {
 /* Output                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static const char *acc_name(fp4_acc_mode a) {
-    return a == FP4_ACC_EXACT ? "exact" : a == FP4_ACC_SEQ_F32 ? "seq-f32" : "f16-blocks";
-}
-
 static double d_value(fp4_format f, const void *d, int64_t i) {
     return f == FP4_FMT_F32 ? fp4_to_f64(f, ((const uint32_t *)d)[i])
                             : fp4_to_f64(f, ((const uint16_t *)d)[i]);
@@ -285,26 +348,26 @@ typedef struct gemm_result {
     double seconds, gmacs;
     char sha[65];
     bool files;
+    const fp4_engine *engine;
 } gemm_result;
 
-static cJSON *json_num(double x) {
-    return isfinite(x) ? cJSON_CreateNumber(x)
-                       : cJSON_CreateString(isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
-}
-
 static int print_result(const gemm_state *st, const gemm_result *r, const void *d) {
-    const fp4_gemm_opts *o = &st->opts;
+    const fp4_gemm_call *o = &st->call;
     int64_t nshow = r->m * r->n < NSHOWN ? r->m * r->n : NSHOWN;
     const char *fmt = fp4_format_get(o->out)->name;
+    const char *ka = fp4_tkind_name(fp4_tensor_kind(o->A)), *kb = fp4_tkind_name(fp4_tensor_kind(o->B));
     if (st->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "m", (double)r->m);
         cJSON_AddNumberToObject(j, "n", (double)r->n);
         cJSON_AddNumberToObject(j, "k", (double)r->k);
+        cJSON_AddStringToObject(j, "kind_a", ka);
+        cJSON_AddStringToObject(j, "kind_b", kb);
         cJSON_AddStringToObject(j, "inputs", r->files ? "files" : "generated");
         if (!r->files) cJSON_AddNumberToObject(j, "seed", (double)st->seed);
-        cJSON_AddStringToObject(j, "acc", acc_name(o->acc));
-        cJSON_AddStringToObject(j, "epilogue", o->epi == FP4_EPI_EXACT ? "exact" : "f32");
+        cJSON_AddStringToObject(j, "engine", r->engine->name);
+        cJSON_AddStringToObject(j, "evidence", r->engine->evidence);
+        cJSON_AddStringToObject(j, "epilogue", fp4_epilogue_name(o->epi));
         cJSON_AddStringToObject(j, "out_format", fmt);
         cJSON_AddStringToObject(j, "round", fp4_round_name(o->out_round));
         cJSON_AddNumberToObject(j, "alpha", o->alpha);
@@ -314,16 +377,16 @@ static int print_result(const gemm_state *st, const gemm_result *r, const void *
         cJSON_AddNumberToObject(j, "gmac_per_s", r->gmacs);
         cJSON_AddStringToObject(j, "sha256", r->sha);
         cJSON *first = cJSON_AddArrayToObject(j, "first");
-        for (int64_t i = 0; i < nshow; i++) cJSON_AddItemToArray(first, json_num(d_value(o->out, d, i)));
+        for (int64_t i = 0; i < nshow; i++) cJSON_AddItemToArray(first, cli_json_number(d_value(o->out, d, i)));
         if (st->out_path) cJSON_AddStringToObject(j, "out", st->out_path);
         return cli_json_print(j);
     }
-    printf("gemm: D [%lld x %lld] = A [%lld x %lld] x B [%lld x %lld]^T (%s)\n", (long long)r->m,
-           (long long)r->n, (long long)r->m, (long long)r->k, (long long)r->n, (long long)r->k,
-           r->files ? "from files" : "generated");
-    printf("mode: acc %s, epilogue %s, out %s, round %s, alpha %.9g, beta %.9g\n",
-           acc_name(o->acc), o->epi == FP4_EPI_EXACT ? "exact" : "f32", fmt,
-           fp4_round_name(o->out_round), o->alpha, o->beta);
+    printf("gemm: D [%lld x %lld] = A [%lld x %lld] x B [%lld x %lld]^T, %s x %s (%s)\n",
+           (long long)r->m, (long long)r->n, (long long)r->m, (long long)r->k, (long long)r->n,
+           (long long)r->k, ka, kb, r->files ? "from files" : "generated");
+    printf("engine: %s\n", r->engine->name);
+    printf("mode: epilogue %s, out %s, round %s, alpha %.9g, beta %.9g\n",
+           fp4_epilogue_name(o->epi), fmt, fp4_round_name(o->out_round), o->alpha, o->beta);
     printf("time: %.6f s, %.4f GMAC/s, %d threads\n", r->seconds, r->gmacs,
            omp_get_max_threads());
     printf("sha256: %s\n", r->sha);
@@ -346,15 +409,20 @@ static int sha256_hex(const void *data, size_t n, char hex[65]) {
     return CLI_OK;
 }
 
+/* The historic 'fp4sim_acc' metadata value, kept so files stay comparable. */
+static const char *acc_label(const gemm_state *st) {
+    return st->acc ? st->acc : st->engine ? st->engine : "exact";
+}
+
 static int write_d(const gemm_state *st, const void *d, int64_t m, int64_t n, size_t bytes) {
     fp4_st_writer *w = NULL;
-    fp4_st_dtype dt = st->opts.out == FP4_FMT_F32 ? FP4_ST_F32
-                      : st->opts.out == FP4_FMT_F16 ? FP4_ST_F16 : FP4_ST_BF16;
+    fp4_st_dtype dt = st->call.out == FP4_FMT_F32 ? FP4_ST_F32
+                      : st->call.out == FP4_FMT_F16 ? FP4_ST_F16 : FP4_ST_BF16;
     int64_t shape[2] = {m, n};
     fp4_st_status s = fp4_st_writer_create(st->out_path, &w);
     if (s == FP4_ST_OK) s = fp4_st_writer_add(w, "D", dt, 2, shape, d, (int64_t)bytes);
     if (s == FP4_ST_OK) s = fp4_st_writer_set_metadata(w, "fp4sim_version", FP4SIM_VERSION);
-    if (s == FP4_ST_OK) s = fp4_st_writer_set_metadata(w, "fp4sim_acc", acc_name(st->opts.acc));
+    if (s == FP4_ST_OK) s = fp4_st_writer_set_metadata(w, "fp4sim_acc", acc_label(st));
     if (s == FP4_ST_OK) s = fp4_st_writer_set_metadata(w, "format", "pt");
     if (s == FP4_ST_OK) {
         s = fp4_st_writer_finish(w);
@@ -366,37 +434,56 @@ static int write_d(const gemm_state *st, const void *d, int64_t m, int64_t n, si
 
 /* ------------------------------------------------------------------------ */
 
+/* The engine spec of --acc (and --acc-round). */
+static void acc_engine_spec(const gemm_state *st, char *buf, size_t n) {
+    if (strcmp(st->acc, "exact") == 0) snprintf(buf, n, "ref");
+    else if (strcmp(st->acc, "seq-f32") == 0) snprintf(buf, n, "emu:cutlass-host-f32");
+    else snprintf(buf, n, "emu:f16-blocks:out=%s10", fp4_round_name(st->acc_round));
+}
+
+static int open_engine(const gemm_state *st, fp4_engine **e) {
+    char spec[64];
+    const char *s = st->engine ? st->engine : "ref";
+    if (st->acc) {
+        acc_engine_spec(st, spec, sizeof spec);
+        s = spec;
+    }
+    if (fp4conf_engine_open(s, e)) return cli_lib_error("gemm: --engine %s", s);
+    return CLI_OK;
+}
+
+static int inputs(gemm_state *st, operand *a, operand *b, gemm_result *r) {
+    int rc = CLI_OK;
+    if (r->files) {
+        rc = load_operand(a, "--a", st->a_path, st->a_tensor);
+        if (rc == CLI_OK) rc = load_operand(b, "--b", st->b_path, st->b_tensor);
+        if (rc == CLI_OK && a->t.cols != b->t.cols)
+            rc = cli_usage_error("gemm: shape mismatch: A is [%lld, %lld] but B is [%lld, %lld] "
+                                 "(K must agree)", (long long)a->t.rows, (long long)a->t.cols,
+                                 (long long)b->t.rows, (long long)b->t.cols);
+    } else {
+        rc = generate_operand(a, st->kind, st->seed, FP4_RNG_GEMM_A, (int64_t)st->m, (int64_t)st->k);
+        if (rc == CLI_OK)
+            rc = generate_operand(b, st->kind, st->seed, FP4_RNG_GEMM_B, (int64_t)st->n, (int64_t)st->k);
+    }
+    r->m = a->t.rows, r->n = b->t.rows, r->k = a->t.cols;
+    return rc;
+}
+
 static int run(gemm_state *st) {
     operand a = {0}, b = {0};
-    fp4_st_file *fa = NULL, *fb = NULL;
     float *c = NULL;
     void *d = NULL;
+    fp4_engine *eng = NULL;
     gemm_result r = {0};
-    int rc = CLI_OK;
     r.files = st->a_path != NULL;
-    if (r.files) {
-        rc = load_operand(&a, "--a", st->a_path, st->a_tensor, &fa);
-        if (rc == CLI_OK) rc = load_operand(&b, "--b", st->b_path, st->b_tensor, &fb);
-        if (rc == CLI_OK && a.mat.k != b.mat.k)
-            rc = cli_usage_error("gemm: shape mismatch: A is [%lld, %lld] but B is [%lld, %lld] "
-                                 "(K must agree)",
-                                 (long long)a.mat.rows, (long long)a.mat.k,
-                                 (long long)b.mat.rows, (long long)b.mat.k);
-    } else {
-        if (st->k % 16 != 0)
-            rc = cli_usage_error("gemm: --k %llu is not a multiple of 16",
-                                 (unsigned long long)st->k);
-        if (rc == CLI_OK) rc = generate_operand(&a, st->seed, FP4_RNG_GEMM_A, (int64_t)st->m, (int64_t)st->k);
-        if (rc == CLI_OK) rc = generate_operand(&b, st->seed, FP4_RNG_GEMM_B, (int64_t)st->n, (int64_t)st->k);
-    }
-    r.m = a.mat.rows;
-    r.n = b.mat.rows;
-    r.k = a.mat.k;
-    if (rc == CLI_OK && st->opts.beta != 0) {
+    int rc = open_engine(st, &eng);
+    if (rc == CLI_OK) rc = inputs(st, &a, &b, &r);
+    if (rc == CLI_OK && st->call.beta != 0) {
         if (st->c_path) {
             rc = load_c(st->c_path, r.m, r.n, &c);
         } else if (r.files) {
-            rc = cli_usage_error("gemm: --beta %g needs --c C.safetensors", st->opts.beta);
+            rc = cli_usage_error("gemm: --beta %g needs --c C.safetensors", st->call.beta);
         } else {
             c = malloc((size_t)(r.m * r.n) * sizeof *c + 1);
             if (!c) rc = cli_fail("gemm: out of memory");
@@ -404,43 +491,51 @@ static int run(gemm_state *st) {
                 c[i] = (float)(rand32(st->seed, FP4_RNG_GEMM_C, (uint64_t)i) >> 8) * 0x1p-23f - 1.0f;
         }
     }
-    size_t width = st->opts.out == FP4_FMT_F32 ? 4 : 2;
+    size_t width = st->call.out == FP4_FMT_F32 ? 4 : 2;
     size_t dbytes = (size_t)(r.m * r.n) * width;
     if (rc == CLI_OK && !(d = malloc(dbytes + 1))) rc = cli_fail("gemm: out of memory");
     if (rc == CLI_OK) {
+        st->call.A = &a.t, st->call.B = &b.t, st->call.C = c, st->call.D = d;
+        r.engine = eng;
         double t0 = omp_get_wtime();
-        if (fp4_gemm_nvfp4(&a.mat, &b.mat, c, d, &st->opts) != 0)
-            rc = cli_lib_error("gemm");
+        if (fp4_engine_gemm(eng, &st->call) != 0) rc = cli_lib_error("gemm");
         r.seconds = omp_get_wtime() - t0;
         r.gmacs = r.seconds > 0 ? (double)r.m * (double)r.n * (double)r.k / r.seconds / 1e9 : 0;
     }
     if (rc == CLI_OK) rc = sha256_hex(d, dbytes, r.sha);
     if (rc == CLI_OK && st->out_path) rc = write_d(st, d, r.m, r.n, dbytes);
     if (rc == CLI_OK) rc = print_result(st, &r, d);
-    free(d);
-    free(c);
-    free(a.codes);
-    free(a.scales);
-    free(b.codes);
-    free(b.scales);
-    fp4_st_close(fa);
-    fp4_st_close(fb);
+    fp4_engine_close(eng);
+    free(d), free(c);
+    free(a.codes), free(a.scales), free(b.codes), free(b.scales);
+    fp4_st_close(a.f);
+    fp4_st_close(b.f);
     return rc;
 }
 
+static int check_combination(const gemm_state *st) {
+    if ((st->a_path == NULL) != (st->b_path == NULL))
+        return cli_usage_error("gemm: give both --a and --b, or neither (generated inputs)");
+    if (st->a_path && (st->have_shape || st->have_kind))
+        return cli_usage_error("gemm: --m/--n/--k/--kind describe generated inputs; not with --a/--b");
+    if (!st->a_path && (st->a_tensor || st->b_tensor))
+        return cli_usage_error("gemm: --a-tensor/--b-tensor need --a/--b");
+    if (st->c_path && st->call.beta == 0)
+        return cli_usage_error("gemm: --c is only used with a non-zero --beta");
+    if (st->acc && st->engine)
+        return cli_usage_error("gemm: --acc is a shorthand for an engine; give --acc or --engine");
+    if (st->have_acc_round && !(st->acc && strcmp(st->acc, "f16-blocks") == 0))
+        return cli_usage_error("gemm: --acc-round only applies to --acc f16-blocks");
+    return CLI_OK;
+}
+
 int cli_cmd_gemm(int argc, char **argv) {
-    gemm_state st = {.m = 64, .n = 64, .k = 64, .opts = fp4_gemm_opts_default()};
+    gemm_state st = {.m = 64, .n = 64, .k = 64, .kind = FP4_TK_NVFP4, .acc_round = FP4_RNE};
+    st.call = fp4_gemm_call_make(NULL, NULL, NULL);
     int rc = cli_parse(argc, argv, "gemm", k_opts, sizeof k_opts / sizeof k_opts[0], &st, NULL);
     if (rc == CLI_HELP) return fputs(k_help, stdout) < 0 ? CLI_FAIL : CLI_OK;
     if (rc != CLI_OK) return rc;
-    if ((st.a_path == NULL) != (st.b_path == NULL))
-        return cli_usage_error("gemm: give both --a and --b, or neither (generated inputs)");
-    if (st.a_path && st.have_shape)
-        return cli_usage_error("gemm: --m/--n/--k describe generated inputs; not with --a/--b");
-    if (!st.a_path && (st.a_tensor || st.b_tensor))
-        return cli_usage_error("gemm: --a-tensor/--b-tensor need --a/--b");
-    if (st.c_path && st.opts.beta == 0)
-        return cli_usage_error("gemm: --c is only used with a non-zero --beta");
+    if ((rc = check_combination(&st)) != CLI_OK) return rc;
     if (st.threads) omp_set_num_threads((int)st.threads);
     return run(&st);
 }

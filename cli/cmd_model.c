@@ -13,6 +13,7 @@
  * quantizes them into DeepSeek's FP8 blocks, ModelOpt NVFP4 or
  * compressed-tensors NVFP4 (docs/model.md "Quantized checkpoints"). */
 #include "args.h"
+#include "fp4conform.h"
 #include "commands.h"
 #include "fp4io.h"
 #include "fp4model.h"
@@ -394,11 +395,15 @@ static int fmt_opt(const char *what, const char *v, fp4_format *f) {
 
 /* --policy and its overrides -> a GEMM backend (NULL for "reference": the
  * default loops, as without --policy). */
-static int make_policy(const run_state *st, fp4m_policy *p, fp4m_gemm_backend **b) {
+static int make_policy(const run_state *st, fp4m_policy *p, fp4_engine **e,
+                       fp4m_gemm_backend **b) {
     *b = NULL;
+    *e = NULL;
     if (fp4m_policy_from_name(st->policy ? st->policy : "reference", p) != 0)
         return cli_lib_error(CMD " run: --policy");
-    if (st->engine) snprintf(p->engine, sizeof p->engine, "%s", st->engine);
+    if (st->engine && fp4conf_engine_open(st->engine, e) != 0)
+        return cli_lib_error(CMD " run: --engine");
+    p->engine = *e;
     if (st->wrecipe) snprintf(p->weight_recipe, sizeof p->weight_recipe, "%s", st->wrecipe);
     if (st->arecipe) snprintf(p->act_recipe, sizeof p->act_recipe, "%s", st->arecipe);
     int rc = CLI_OK;
@@ -463,11 +468,15 @@ static int cmd_run(int argc, char **argv) {
 #endif
     fp4m_policy policy;
     fp4m_gemm_backend *backend = NULL;
-    if ((rc = make_policy(&st, &policy, &backend)) != CLI_OK) {
+    fp4_engine *engine = NULL;
+    if ((rc = make_policy(&st, &policy, &engine, &backend)) != CLI_OK) {
+        fp4_engine_close(engine);
         free(prompt);
         return rc;
     }
-    o.gemm = backend;
+    /* Only a policy replaces the GEMM: without one, the options' own GEMM
+     * (torch's blocked dgemm order for --options transformers) stays. */
+    if (backend) o.gemm = backend;
     const double t0 = now_s();
     trace_ctx tc = {0};
     fp4m_model *m = NULL;
@@ -559,7 +568,7 @@ static int cmd_run(int argc, char **argv) {
         cJSON_AddStringToObject(j, "precision", prec_name);
         cJSON_AddStringToObject(j, "options", opt_name);
         cJSON_AddStringToObject(j, "policy", policy.name);
-        if (backend) cJSON_AddStringToObject(j, "engine", policy.engine);
+        if (backend) cJSON_AddStringToObject(j, "engine", engine ? engine->name : "ref");
         if (st.synthetic) cJSON_AddNumberToObject(j, "synthetic_seed", (double)st.seed);
         cJSON_AddNumberToObject(j, "seconds", seconds);
         cJSON_AddNumberToObject(j, "weights_peak_mib", wpeak_mib);
@@ -582,7 +591,7 @@ static int cmd_run(int argc, char **argv) {
     } else {
         printf("model %s%s: precision %s, options %s, policy %s%s%s\n", st.dir,
                st.synthetic ? " (synthetic weights)" : "", prec_name, opt_name, policy.name,
-               backend ? ", engine " : "", backend ? policy.engine : "");
+               backend ? ", engine " : "", backend ? (engine ? engine->name : "ref") : "");
         printf("prompt (%" PRId64 "):", n_prompt);
         for (int64_t i = 0; i < n_prompt; i++) printf(" %" PRId64, prompt[i]);
         printf("\ngenerated (%" PRId64 "):", n_new);
@@ -606,6 +615,7 @@ done:
     fp4_st_writer_abort(lw);
     fp4m_close(m);
     fp4m_policy_backend_free(backend);
+    fp4_engine_close(engine);
     free(prompt);
     free(tokens);
     free(logits);

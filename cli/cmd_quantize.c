@@ -285,7 +285,7 @@ static int quantize_one(const q_state *st, const fp4_st_tensor *t, const void *x
 
 static int compute_stats(const fp4_st_tensor *t, const void *x, const fp4_qtensor *q,
                          q_stats *s) {
-    int64_t rows = q->rows, cols = q->cols, n = rows * cols;
+    int64_t rows = q->t.rows, cols = q->t.cols, n = rows * cols;
     fp4_format fmt = FP4_FMT_F32;
     float_dtype(t->dtype, &fmt);
     memset(s, 0, sizeof *s);
@@ -296,8 +296,8 @@ static int compute_stats(const fp4_st_tensor *t, const void *x, const fp4_qtenso
     s->g_encode = q->global_encode;
     s->scale_min = 255;
     for (int64_t r = 0; r < rows; r++)
-        for (int64_t g = 0; g < q->scale_cols; g++) {
-            int b = fp4_qtensor_scale(q, r, g * q->block);
+        for (int64_t g = 0; g < fp4_tensor_scale_cols(&q->t); g++) {
+            int b = fp4_qtensor_scale(q, r, g * q->t.block);
             s->blocks++;
             s->zero_blocks += b == 0;
             if (b < s->scale_min) s->scale_min = b;
@@ -314,7 +314,7 @@ static int compute_stats(const fp4_st_tensor *t, const void *x, const fp4_qtenso
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             int64_t i = r * cols + c;
-            s->saturated += code_saturated(q->elem, fp4_qtensor_code(q, r, c));
+            s->saturated += code_saturated(q->t.elem, fp4_qtensor_code(q, r, c));
             double xi = fmt == FP4_FMT_F32
                             ? (double)((const float *)x)[i]
                             : fp4_to_f64(fmt, ((const uint16_t *)x)[i]);
@@ -330,23 +330,23 @@ static int compute_stats(const fp4_st_tensor *t, const void *x, const fp4_qtenso
 static void block_codes(const fp4_qtensor *q, int64_t r, int64_t g, char *buf, size_t n) {
     size_t k = 0;
     buf[0] = 0;
-    for (int64_t c = g * q->block; c < (g + 1) * q->block && k + 3 < n; c++) {
+    for (int64_t c = g * q->t.block; c < (g + 1) * q->t.block && k + 3 < n; c++) {
         uint8_t code = fp4_qtensor_code(q, r, c);
-        k += (size_t)snprintf(buf + k, n - k, q->elem == FP4_FMT_E2M1 ? "%x" : "%02x", code);
+        k += (size_t)snprintf(buf + k, n - k, q->t.elem == FP4_FMT_E2M1 ? "%x" : "%02x", code);
     }
 }
 
 static void compare(const fp4_qtensor *a, const fp4_qtensor *b, q_cmp *c) {
     memset(c, 0, sizeof *c);
-    c->blocks = a->rows * a->scale_cols;
-    c->elems = a->rows * a->cols;
-    for (int64_t r = 0; r < a->rows; r++)
-        for (int64_t g = 0; g < a->scale_cols; g++) {
-            uint8_t sa = fp4_qtensor_scale(a, r, g * a->block);
-            uint8_t sb = fp4_qtensor_scale(b, r, g * b->block);
+    c->blocks = a->t.rows * fp4_tensor_scale_cols(&a->t);
+    c->elems = a->t.rows * a->t.cols;
+    for (int64_t r = 0; r < a->t.rows; r++)
+        for (int64_t g = 0; g < fp4_tensor_scale_cols(&a->t); g++) {
+            uint8_t sa = fp4_qtensor_scale(a, r, g * a->t.block);
+            uint8_t sb = fp4_qtensor_scale(b, r, g * b->t.block);
             bool differ = sa != sb;
             c->scale_diff += differ;
-            for (int64_t k = g * a->block; k < (g + 1) * a->block; k++) {
+            for (int64_t k = g * a->t.block; k < (g + 1) * a->t.block; k++) {
                 bool d = fp4_qtensor_code(a, r, k) != fp4_qtensor_code(b, r, k);
                 c->code_diff += d;
                 differ |= d;
@@ -373,9 +373,6 @@ static const char *polarity_name(fp4_qglobal_polarity p) {
     return p == FP4_QGLOBAL_DECODE ? "decode" : p == FP4_QGLOBAL_ENCODE ? "encode" : "none";
 }
 
-static cJSON *json_num(double x) {
-    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateString(isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
-}
 
 static cJSON *result_json(const q_state *st, const q_tensor_result *tr) {
     cJSON *o = cJSON_CreateObject();
@@ -389,16 +386,16 @@ static cJSON *result_json(const q_state *st, const q_tensor_result *tr) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "recipe", s->recipe->name);
         cJSON_AddStringToObject(r, "polarity", polarity_name(s->recipe->global));
-        cJSON_AddItemToObject(r, "amax", json_num(s->amax));
-        cJSON_AddItemToObject(r, "global_stored", json_num(s->g_stored));
-        cJSON_AddItemToObject(r, "global_decode", json_num(s->g_decode));
-        cJSON_AddItemToObject(r, "global_encode", json_num(s->g_encode));
+        cJSON_AddItemToObject(r, "amax", cli_json_number(s->amax));
+        cJSON_AddItemToObject(r, "global_stored", cli_json_number(s->g_stored));
+        cJSON_AddItemToObject(r, "global_decode", cli_json_number(s->g_decode));
+        cJSON_AddItemToObject(r, "global_encode", cli_json_number(s->g_encode));
         cJSON_AddNumberToObject(r, "blocks", (double)s->blocks);
         cJSON_AddNumberToObject(r, "zero_scale_blocks", (double)s->zero_blocks);
         cJSON_AddNumberToObject(r, "scale_min", s->scale_min);
         cJSON_AddNumberToObject(r, "scale_max", s->scale_max);
         cJSON_AddNumberToObject(r, "saturated_codes", (double)s->saturated);
-        cJSON_AddItemToObject(r, "rel_rms_error", json_num(s->rel_rms));
+        cJSON_AddItemToObject(r, "rel_rms_error", cli_json_number(s->rel_rms));
         cJSON_AddItemToArray(arr, r);
     }
     if (tr->have_cmp) {
@@ -497,18 +494,18 @@ static int add_quantized(fp4_st_writer *w, const fp4_st_tensor *t, const fp4_qte
     size_t nlen = strlen(t->name);
     char *name = malloc(nlen + 16);
     if (!name) return cli_fail("quantize: out of memory");
-    int64_t shape[2] = {q->rows, q->rows > 0 ? (int64_t)q->codes_bytes / q->rows : 0};
+    int64_t shape[2] = {q->t.rows, q->t.rows > 0 ? (int64_t)q->codes_bytes / q->t.rows : 0};
     fp4_st_status s = fp4_st_writer_add(w, t->name, FP4_ST_U8, 2, shape, q->codes,
                                         (int64_t)q->codes_bytes);
     if (s == FP4_ST_OK) {
         snprintf(name, nlen + 16, "%s_scale", t->name);
-        fp4_st_dtype sd = q->scale_fmt == FP4_FMT_UE8M0 ? FP4_ST_F8_E8M0 : FP4_ST_F8_E4M3;
-        if (q->layout == FP4_SCALE_SWIZZLED) {
+        fp4_st_dtype sd = q->t.scale_fmt == FP4_FMT_UE8M0 ? FP4_ST_F8_E8M0 : FP4_ST_F8_E4M3;
+        if (q->t.layout == FP4_SCALE_SWIZZLED) {
             sd = FP4_ST_U8;
-            shape[0] = (q->rows + 127) / 128 * 128;
-            shape[1] = (q->scale_cols + 3) / 4 * 4;
+            shape[0] = (q->t.rows + 127) / 128 * 128;
+            shape[1] = (fp4_tensor_scale_cols(&q->t) + 3) / 4 * 4;
         } else {
-            shape[1] = q->scale_cols;
+            shape[1] = fp4_tensor_scale_cols(&q->t);
         }
         s = fp4_st_writer_add(w, name, sd, 2, shape, q->scales, (int64_t)q->scales_bytes);
     }

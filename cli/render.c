@@ -158,6 +158,11 @@ void cli_table_free(cli_table *t) {
     cli_table_init(t, t->ncols);
 }
 
+cJSON *cli_json_number(double x) {
+    if (x == x && x - x == 0) return cJSON_CreateNumber(x); /* finite */
+    return cJSON_CreateString(x != x ? "nan" : x > 0 ? "inf" : "-inf");
+}
+
 int cli_json_print(cJSON *root) {
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);

@@ -43,6 +43,11 @@ int cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *out, const char *indent);
 void cli_table_free(cli_table *t);
 
+/* A number for JSON output: finite values as numbers, and NaN / infinities
+ * spelled the one way every fp4sim JSON output uses: the strings "nan",
+ * "inf" and "-inf" (JSON has no such numbers). */
+cJSON *cli_json_number(double x);
+
 /* Prints a JSON tree (indented) to stdout and deletes it. NULL root means an
  * allocation failed while building it: CLI_FAIL. */
 int cli_json_print(cJSON *root);

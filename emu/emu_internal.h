@@ -66,12 +66,16 @@ bool emu_input_check(const fp4emu_input *in);
 uint64_t emu_block(const emu_term *t, int n, int64_t F, int64_t min_exp, const emu_out *o);
 /* Rounds the integer sum * 2^g (an exact block sum) like emu_block. */
 uint64_t emu_round_int64(int64_t sum, int64_t g, const emu_out *o);
-/* Exact, correctly rounded (IEEE, RNE) helpers on codes of fmt. */
-uint64_t emu_add_rn(fp4_format fmt, uint64_t x, uint64_t y);
-uint64_t emu_mul_rn(fp4_format fmt, uint64_t x, uint64_t y);
-uint64_t emu_fma_rn(fp4_format fmt, uint64_t x, uint64_t y, uint64_t z); /* x*y + z */
-/* Product term of two terms (exact; class rules of IEEE multiplication). */
-emu_term emu_term_mul(const emu_term *x, const emu_term *y);
+/* Correctly rounded RNE arithmetic on codes: ref/'s exact operations. */
+static inline uint64_t emu_add_rn(fp4_format f, uint64_t x, uint64_t y) {
+    return fp4_add(f, x, y, FP4_RNE, NULL, NULL);
+}
+static inline uint64_t emu_mul_rn(fp4_format f, uint64_t x, uint64_t y) {
+    return fp4_mul(f, x, y, FP4_RNE, NULL, NULL);
+}
+static inline uint64_t emu_fma_rn(fp4_format f, uint64_t x, uint64_t y, uint64_t z) {
+    return fp4_mul_add(f, x, y, z, FP4_RNE, NULL, NULL); /* x*y + z */
+}
 
 /* ---- instr.c ---- */
 /* Decoded operands of one dot product, indexed by absolute K position. */
@@ -105,6 +109,12 @@ uint64_t emu_instr(const fp4emu_model *m, const emu_dotops *x, int64_t k0, int64
  * fp4emu_dot (already validated). */
 uint64_t emu_chain_run(const fp4emu_model *m, const emu_dotops *x, int64_t K, uint64_t c,
                        const fp4emu_chain *ch, const float *group_scale, emu_term *scratch);
+/* The same over K positions [k_lo, k_hi) (one chunk of a split-K
+ * structure): k_order is relative to the chunk's first step; group scales
+ * are indexed by absolute position. */
+uint64_t emu_chain_range(const fp4emu_model *m, const emu_dotops *x, int64_t k_lo, int64_t k_hi,
+                         uint64_t c, const fp4emu_chain *ch, const float *group_scale,
+                         emu_term *scratch);
 /* Validates a chain against a model and K. */
 int emu_chain_check(const fp4emu_model *m, const fp4emu_chain *ch, int64_t K, bool scaled_groups);
 /* Checks the model can run these inputs (chunk mode needs narrow formats). */

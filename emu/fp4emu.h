@@ -120,6 +120,8 @@ typedef enum fp4emu_status {
     FP4EMU_MEASURED = 0, /* bit-exact on every measured sample (numerics.md §5.2) */
     FP4EMU_PUBLISHED,    /* a third party's published model, not verified here */
     FP4EMU_CANDIDATE,    /* a hypothesis: one member of a candidate family, no claim */
+    FP4EMU_REFERENCE,    /* a software reference's arithmetic (CUTLASS host loop, FP16
+                            blocks): what common references compute, not a GPU */
     FP4EMU_STATUS_COUNT
 } fp4emu_status;
 
@@ -188,56 +190,76 @@ int fp4emu_dot(const fp4emu_model *m, const fp4emu_input *in, int64_t K, const v
                const fp4emu_chain *ch, const float *group_scale, uint64_t *d);
 
 /* ---------------------------------------------------------------------------
- * GEMM driver
+ * Kernel structure and the GEMM driver
+ *
+ * A library GEMM is not one chain along K (docs/emu.md "Kernel structure"):
+ * it runs its instruction over K steps in some order, moves the MMA
+ * accumulator into an FP32 register accumulator every promote_every
+ * elements, and may split K into chunks computed separately (split-K, across
+ * CTAs or warp groups) whose FP32 results are then added in a fixed order.
  * ------------------------------------------------------------------------- */
 
-typedef struct fp4emu_matrix {
-    fp4_format fmt;          /* element format */
-    int64_t rows, k;         /* logical shape [rows, k] (A: [M, K]; B: [N, K]) */
-    const void *codes;       /* rows*k codes row-major, fp4_format_code_bytes(fmt) each;
-                                packed: E2M1, rows*k/2 bytes, element 2j in the low nibble */
-    bool packed;
-    fp4_format scale_fmt;    /* FP4_FMT_UE4M3 / FP4_FMT_UE8M0, or FP4_FMT_COUNT */
-    int scale_block;         /* elements per scale */
-    const uint8_t *scales;   /* [rows][ceil(k/scale_block)] */
-    const float *group_scales; /* NULL, or FP32 [ceil(rows/group_rows)][ceil(k/promote_every)],
-                                  multiplied in at promotion (DeepSeek 1x128 / 128x128) */
-    int64_t group_rows;      /* rows sharing a group scale (1, or 128 for weight blocks) */
-    float global_scale;      /* per-tensor FP32 scale, applied in the epilogue */
-} fp4emu_matrix;
+typedef enum fp4emu_reduce {
+    FP4EMU_REDUCE_SEQ = 0, /* r = p0; r = RN32(r + p1); ... (ascending chunks) */
+    FP4EMU_REDUCE_REV,     /* r = p[S-1]; r = RN32(r + p[S-2]); ... */
+    FP4EMU_REDUCE_TREE,    /* pairwise: ((p0 + p1) + (p2 + p3)) + ..., odd one carried */
+    FP4EMU_REDUCE_ORDER,   /* sequential in `order` */
+    FP4EMU_REDUCE_COUNT
+} fp4emu_reduce;
 
-/* Unscaled row-major matrix of fmt codes, global scale 1, no group scales. */
-fp4emu_matrix fp4emu_matrix_plain(fp4_format fmt, int64_t rows, int64_t k, const void *codes);
-/* View of an NVFP4 matrix (packed E2M1, UE4M3 per 16, global scale). */
-fp4emu_matrix fp4emu_matrix_nvfp4(const fp4_nvfp4_matrix *X);
+#define FP4EMU_MAX_SPLIT 16
+
+typedef struct fp4emu_structure {
+    fp4emu_chain chain;  /* inside each chunk: promotion and K order of its steps (k_order is a
+                            permutation of the chunk's steps, relative to its first) */
+    int splits;          /* S: chunks of K (1: no split-K) */
+    int64_t split_at[FP4EMU_MAX_SPLIT + 1]; /* chunk s covers K elements [split_at[s],
+                            split_at[s+1]); split_at[0] = 0, split_at[S] = K. All zero: S even
+                            chunks in whole instruction steps (the first ones one step longer) */
+    bool k_desc;         /* each chunk's instruction steps in descending K order */
+    fp4emu_reduce reduce; /* how the chunks' FP32 results are added (RN) */
+    int order[FP4EMU_MAX_SPLIT]; /* FP4EMU_REDUCE_ORDER: chunk indices in adding order */
+} fp4emu_structure;
+
+/* One chain over the whole K: no promotion, no split. */
+fp4emu_structure fp4emu_structure_plain(void);
+/* Parses "promote=N,fma=0|1,korder=asc|desc,split=S,at=B1/B2/...,reduce=seq|rev|tree|
+ * order:i/j/...", every key optional ("" = plain). 0 or -1 with fp4_last_error(). */
+int fp4emu_structure_parse(const char *s, fp4emu_structure *out);
+/* The same form back (keys with default values left out; "" for plain). */
+int fp4emu_structure_format(const fp4emu_structure *s, char *buf, size_t n);
+/* Checks the structure for a model and K (boundaries, order, promotion). */
+int fp4emu_structure_check(const fp4emu_structure *s, const fp4emu_model *m, int64_t K);
+/* Resolves the chunk boundaries for K (even split when split_at is all zero). */
+void fp4emu_structure_bounds(const fp4emu_structure *s, const fp4emu_model *m, int64_t K,
+                             int64_t at[FP4EMU_MAX_SPLIT + 1]);
 
 typedef struct fp4emu_gemm_opts {
     const fp4emu_model *model;
-    fp4emu_chain chain;
-    fp4_format out;           /* FP4_FMT_F32, F16 or BF16 codes in D */
-    fp4_round out_round;      /* final conversion of the epilogue result to `out` */
-    float alpha, beta;
-    const uint32_t *acc_init; /* NULL, or M*N codes in fp4emu_dot_format() that start each
-                                 dot (the MMA accumulator, or the FP32 one with promotion) */
+    fp4emu_structure st;
+    const uint32_t *acc_init; /* NULL, or M*N codes in fp4emu_dot_format() that start each dot
+                                 (the MMA accumulator, or the FP32 one with promotion); one
+                                 chunk only */
 } fp4emu_gemm_opts;
 
-/* Model from the arguments; chain all zero; F32 RNE output; alpha 1, beta 0. */
+/* Model from the arguments; plain structure. */
 fp4emu_gemm_opts fp4emu_gemm_opts_default(const fp4emu_model *m);
 
-/* D[m][n] = epilogue(dot(A[m], B[n])), with the epilogue, all in FP32 RN:
- *   s = RN32(RN32(alpha * gA) * gB);  t = RN32(s * acc);
- *   d = beta != 0 ? RN32(fma(beta, C[m][n], t)) : t;  D = round(d -> out, out_round)
- * (acc is the dot result in fp4emu_dot_format, widened exactly to FP32).
- * C: M*N FP32 (may be NULL when beta == 0). D: M*N codes of opts->out
- * (uint32_t for F32, uint16_t otherwise). OpenMP over outputs; no result
- * depends on the thread count (each output's chain is independent, so M/N
- * tiling does not change any bit; only the K order and promotion do).
- * 0, or -1 with fp4_last_error(). */
-int fp4emu_gemm(const fp4emu_gemm_opts *o, const fp4emu_matrix *A, const fp4emu_matrix *B,
-                const float *C, void *D);
-/* The same for NVFP4 x NVFP4 (fp4gemm.h's matrix type, global scales in the epilogue). */
-int fp4emu_gemm_nvfp4(const fp4emu_gemm_opts *o, const fp4_nvfp4_matrix *A,
-                      const fp4_nvfp4_matrix *B, const float *C, void *D);
+/* Runs a GEMM call (fp4gemm.h) through the model and structure: every
+ * output D[m][n] is dot(A[m], B[n]) by the structure, then the call's
+ * epilogue (exact, or the FP32 one; ref/'s code for both). Operands: any
+ * element formats the model takes, with MMA-level block scales (UE4M3 /
+ * UE8M0, one scale_block for A and B) or FP32 block scales applied at
+ * promotion (DeepSeek FP8: F32 scales per 128 need promote_every dividing
+ * 128, block_rows 1 or 128). OpenMP over outputs; no result depends on the
+ * thread count or the call's window. 0, or -1 with fp4_last_error(). */
+int fp4emu_gemm(const fp4emu_gemm_opts *o, const fp4_gemm_call *c);
+
+/* The model and structure as an engine ("emu:..."): spec is what follows
+ * "emu:", "PRESET[:key=val,...][;structure]" or a model spec. */
+int fp4emu_engine_new(const fp4emu_model *m, const fp4emu_structure *s, const char *name,
+                      const char *evidence, fp4_engine **out);
+int fp4emu_engine_open(const char *spec, fp4_engine **out);
 
 /* ---------------------------------------------------------------------------
  * Fitting a model to measured dot products of one instruction

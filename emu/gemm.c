@@ -1,150 +1,104 @@
-/* gemm.c - runs a datapath model over a whole GEMM.
+/* gemm.c - runs a datapath model over a whole GEMM call in a kernel's
+ * structure (fp4emu.h "Kernel structure and the GEMM driver").
  *
- * Each output D[m][n] is one dot product chained over K in K steps of the
- * model's instruction K (emu_chain_run), then an FP32 epilogue in a fixed
- * order. Outputs are independent, so OpenMP over outputs gives the same
- * bits on any thread count, and M/N tiling cannot change a result; only
- * the K order and the promotion interval can, and both are options.
- * Operands are decoded once per matrix into exact emu_ops.
+ * Each output D[m][n] is computed alone: for every split-K chunk, one chain
+ * of instructions over the chunk's K range (emu_chain_range: K order and
+ * promotion inside the chunk); the chunks' FP32 results are added in the
+ * structure's reduction order; then the call's epilogue (ref/'s code).
+ * Outputs are independent, so OpenMP over outputs gives the same bits on any
+ * thread count, and no window or tiling can change a result; only the
+ * structure can. Operands are decoded once per row into exact emu_ops.
  */
 #include "emu_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Below this many elements (or multiply-adds) a parallel region costs more
- * than it saves: threads would mostly wait at its barrier. */
+/* Below this many multiply-adds a parallel region costs more than it saves. */
 enum { PARALLEL_MIN_WORK = 1 << 16 };
 
 fp4emu_gemm_opts fp4emu_gemm_opts_default(const fp4emu_model *m) {
     fp4emu_gemm_opts o;
     memset(&o, 0, sizeof o);
     o.model = m;
-    o.out = FP4_FMT_F32;
-    o.out_round = FP4_RNE;
-    o.alpha = 1.0f;
-    o.beta = 0.0f;
+    o.st = fp4emu_structure_plain();
     return o;
 }
 
-fp4emu_matrix fp4emu_matrix_plain(fp4_format fmt, int64_t rows, int64_t k, const void *codes) {
-    fp4emu_matrix m;
-    memset(&m, 0, sizeof m);
-    m.fmt = fmt;
-    m.rows = rows;
-    m.k = k;
-    m.codes = codes;
-    m.scale_fmt = FP4_FMT_COUNT;
-    m.group_rows = 1;
-    m.global_scale = 1.0f;
-    return m;
-}
-
-fp4emu_matrix fp4emu_matrix_nvfp4(const fp4_nvfp4_matrix *X) {
-    fp4emu_matrix m;
-    memset(&m, 0, sizeof m);
-    m.fmt = FP4_FMT_E2M1;
-    m.rows = X->rows;
-    m.k = X->k;
-    m.codes = X->codes;
-    m.packed = true;
-    m.scale_fmt = FP4_FMT_UE4M3;
-    m.scale_block = 16;
-    m.scales = X->scales;
-    m.group_rows = 1;
-    m.global_scale = X->global_scale;
-    return m;
-}
-
 /* ------------------------------------------------------------------------ */
-/* Argument checks                                                           */
+/* Operands                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static int64_t nscales(const fp4emu_matrix *X) {
-    return X->scale_fmt == FP4_FMT_COUNT ? 0 : (X->k + X->scale_block - 1) / X->scale_block;
+/* Scales the MMA itself applies (UE4M3 / UE8M0); F32 block scales are
+ * group scales, multiplied in at promotion. */
+static bool mma_scaled(const fp4_tensor *t) {
+    return fp4_tensor_scaled(t) && t->scale_fmt != FP4_FMT_F32;
 }
 
-static int check_matrix(const fp4emu_matrix *X, const char *name) {
-    if (X->rows < 0 || X->k < 1)
-        return fp4_fail("emu gemm: %s has bad shape [%lld, %lld]", name, (long long)X->rows,
-                        (long long)X->k);
-    if (X->rows && !X->codes) return fp4_fail("emu gemm: %s codes are null", name);
-    if (X->packed && (X->fmt != FP4_FMT_E2M1 || X->k % 2))
-        return fp4_fail("emu gemm: %s: packing needs e2m1 and an even K", name);
-    if (X->scale_fmt == FP4_FMT_COUNT) return 0;
-    if (X->rows && !X->scales) return fp4_fail("emu gemm: %s scales are null", name);
-    if (X->scale_fmt != FP4_FMT_UE4M3) return 0;
-    for (int64_t i = 0; i < X->rows * nscales(X); i++)
-        if (X->scales[i] & 0x80)
-            return fp4_fail("emu gemm: %s scale byte 0x%02X at %lld has bit 7 set (UE4M3 is 7 "
-                            "bits)", name, X->scales[i], (long long)i);
+static bool group_scaled(const fp4_tensor *t) {
+    return fp4_tensor_scaled(t) && t->scale_fmt == FP4_FMT_F32;
+}
+
+static int check_operands(const fp4emu_gemm_opts *o, const fp4_tensor *A, const fp4_tensor *B) {
+    if (mma_scaled(A) != mma_scaled(B) ||
+        (mma_scaled(A) && (A->scale_fmt != B->scale_fmt || A->block != B->block)))
+        return fp4_fail("emu gemm: A (%s) and B (%s) must share the block-scale format and block",
+                        fp4_tkind_name(fp4_tensor_kind(A)), fp4_tkind_name(fp4_tensor_kind(B)));
+    if ((mma_scaled(A) && A->block_rows != 1) || (mma_scaled(B) && B->block_rows != 1))
+        return fp4_fail("emu gemm: MMA block scales are per row (block_rows 1)");
+    for (int w = 0; w < 2 && A->scale_fmt == FP4_FMT_UE4M3; w++) {
+        const fp4_tensor *X = w ? B : A;
+        const uint8_t *s = X->scales;
+        for (int64_t i = 0; i < fp4_tensor_scales_count(X); i++)
+            if (s[i] & 0x80)
+                return fp4_fail("emu gemm: %s scale byte 0x%02X at %lld has bit 7 set (UE4M3 is "
+                                "7 bits)", w ? "B" : "A", s[i], (long long)i);
+    }
+    fp4emu_input in = {A->elem, B->elem, mma_scaled(A) ? A->scale_fmt : FP4_FMT_COUNT,
+                       mma_scaled(A) ? A->block : 0};
+    if (emu_model_input_check(o->model, &in)) return -1;
+    if (!group_scaled(A) && !group_scaled(B)) return 0;
+    int64_t every = o->st.chain.promote_every, ga = group_scaled(A) ? A->block : 0,
+            gb = group_scaled(B) ? B->block : 0;
+    if (every <= 0 || (ga && ga % every) || (gb && gb % every) || (ga && gb && ga != gb))
+        return fp4_fail("emu gemm: FP32 block scales (per %lld / %lld elements) are applied at "
+                        "promotion: promote_every (%lld) must divide the block",
+                        (long long)ga, (long long)gb, (long long)every);
     return 0;
 }
-
-static int check_group_scales(const fp4emu_gemm_opts *o, const fp4emu_matrix *A,
-                              const fp4emu_matrix *B) {
-    bool ga = A->group_scales != NULL, gb = B->group_scales != NULL;
-    if (!ga && !gb) return 0;
-    if ((ga && A->group_rows < 1) || (gb && B->group_rows < 1))
-        return fp4_fail("emu gemm: group_rows must be >= 1 with group scales");
-    if (o->chain.promote_every <= 0)
-        return fp4_fail("emu gemm: group scales need chain.promote_every > 0");
-    return 0;
-}
-
-static int check_args(const fp4emu_gemm_opts *o, const fp4emu_matrix *A, const fp4emu_matrix *B,
-                      const float *C, const void *D) {
-    if (!o || !o->model || !A || !B || !D) return fp4_fail("emu gemm: null argument");
-    if (fp4emu_model_check(o->model)) return -1;
-    if (A->k != B->k)
-        return fp4_fail("emu gemm: K mismatch: A [%lld, %lld], B [%lld, %lld]",
-                        (long long)A->rows, (long long)A->k, (long long)B->rows, (long long)B->k);
-    if (check_matrix(A, "A") || check_matrix(B, "B")) return -1;
-    if (A->scale_fmt != B->scale_fmt ||
-        (A->scale_fmt != FP4_FMT_COUNT && A->scale_block != B->scale_block))
-        return fp4_fail("emu gemm: A and B must share the scale format and block");
-    if (o->out != FP4_FMT_F32 && o->out != FP4_FMT_F16 && o->out != FP4_FMT_BF16)
-        return fp4_fail("emu gemm: output format must be f32, f16 or bf16");
-    if ((unsigned)o->out_round >= FP4_ROUND_COUNT || o->out_round == FP4_RS)
-        return fp4_fail("emu gemm: bad output rounding");
-    if (o->beta != 0.0f && !C) return fp4_fail("emu gemm: beta != 0 but C is null");
-    fp4emu_input in = {A->fmt, B->fmt, A->scale_fmt, A->scale_block};
-    if (emu_model_input_check(o->model, &in) || check_group_scales(o, A, B)) return -1;
-    bool groups = A->group_scales || B->group_scales;
-    return emu_chain_check(o->model, &o->chain, A->k, groups);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Decoded operands                                                          */
-/* ------------------------------------------------------------------------ */
 
 typedef struct dmat {
-    emu_op *v, *s; /* [rows][k], [rows][ns] */
-    emu_fop *f;    /* [rows][k] pre-combined for the fast path */
-    uint8_t *fok;  /* [rows]: the row's f is usable */
-    int64_t ns;
+    int64_t r0, rows, k, ns; /* rows [r0, r0 + rows) */
+    emu_op *v, *s;           /* [rows][k], [rows][ns] MMA scales */
+    emu_fop *f;              /* [rows][k] pre-combined for the fast path */
+    uint8_t *fok;            /* [rows]: the row's f is usable */
 } dmat;
 
 static void dmat_free(dmat *d) { free(d->v), free(d->s), free(d->f), free(d->fok); }
 
-static int dmat_make(dmat *d, const fp4emu_matrix *X, const fp4emu_model *m) {
-    d->ns = nscales(X);
-    int64_t nv = X->rows * X->k, nsc = X->rows * d->ns;
+static int dmat_make(dmat *d, const fp4_tensor *X, int64_t r0, int64_t r1, const fp4emu_model *m) {
+    memset(d, 0, sizeof *d);
+    d->r0 = r0, d->rows = r1 - r0, d->k = X->cols;
+    d->ns = mma_scaled(X) ? fp4_tensor_scale_cols(X) : 0;
+    int64_t nv = d->rows * d->k, nsc = d->rows * d->ns;
     d->v = malloc((size_t)(nv ? nv : 1) * sizeof(emu_op));
     d->s = malloc((size_t)(nsc ? nsc : 1) * sizeof(emu_op));
     d->f = malloc((size_t)(nv ? nv : 1) * sizeof(emu_fop));
-    d->fok = malloc((size_t)(X->rows ? X->rows : 1));
+    d->fok = malloc((size_t)(d->rows ? d->rows : 1));
     if (!d->v || !d->s || !d->f || !d->fok) {
         dmat_free(d);
-        return fp4_fail("emu gemm: out of memory decoding a [%lld, %lld] operand",
-                        (long long)X->rows, (long long)X->k);
+        return fp4_fail_kind(FP4_ERR_NOMEM, "emu gemm: out of memory decoding a [%lld, %lld] "
+                             "operand", (long long)d->rows, (long long)d->k);
     }
 #pragma omp parallel for schedule(static) if (nv > PARALLEL_MIN_WORK)
-    for (int64_t r = 0; r < X->rows; r++) {
-        emu_op *v = d->v + r * X->k, *s = d->ns ? d->s + r * d->ns : NULL;
-        emu_ops_decode(X->fmt, X->codes, X->packed, r * X->k, X->k, m->in_subnormals, v);
-        if (s) emu_ops_decode(X->scale_fmt, X->scales, false, r * d->ns, d->ns, m->in_subnormals, s);
-        d->fok[r] = emu_fops_build(m, v, s, X->scale_block, X->k, d->f + r * X->k);
+    for (int64_t r = 0; r < d->rows; r++) {
+        emu_op *v = d->v + r * d->k, *s = d->ns ? d->s + r * d->ns : NULL;
+        for (int64_t c = 0; c < d->k; c++)
+            v[c] = emu_op_decode(X->elem, fp4_tensor_code(X, r0 + r, c), m->in_subnormals);
+        for (int64_t g = 0; s && g < d->ns; g++)
+            s[g] = emu_op_decode(X->scale_fmt, fp4_tensor_scale_code(X, r0 + r, g * X->block),
+                                 m->in_subnormals);
+        d->fok[r] = emu_fops_build(m, v, s, X->block, d->k, d->f + r * d->k);
     }
     return 0;
 }
@@ -153,76 +107,118 @@ static int dmat_make(dmat *d, const fp4emu_matrix *X, const fp4emu_model *m) {
 /* One output                                                                */
 /* ------------------------------------------------------------------------ */
 
+typedef struct gemm_ctx {
+    const fp4emu_gemm_opts *o;
+    const fp4_gemm_call *c;
+    const dmat *da, *db;
+    int64_t at[FP4EMU_MAX_SPLIT + 1];
+    fp4emu_chain chain[FP4EMU_MAX_SPLIT]; /* per chunk (k_desc: its descending step order) */
+    fp4_format accf;   /* format of a chunk's result */
+    int64_t ngroups;   /* FP32 group scales per row (promotion groups of K) */
+} gemm_ctx;
+
 /* Per-group scale of output (m, n): RN32(sA * sB), or the one given. */
-static void group_scales_of(const fp4emu_matrix *A, const fp4emu_matrix *B, int64_t m, int64_t n,
-                            int64_t ngroups, float *out) {
-    const float *ra = A->group_scales ? A->group_scales + (m / A->group_rows) * ngroups : NULL;
-    const float *rb = B->group_scales ? B->group_scales + (n / B->group_rows) * ngroups : NULL;
-    for (int64_t g = 0; g < ngroups; g++) {
-        if (ra && rb)
-            out[g] = fp4_f32_from_bits((uint32_t)emu_mul_rn(FP4_FMT_F32, fp4_f32_bits(ra[g]), fp4_f32_bits(rb[g])));
-        else
-            out[g] = ra ? ra[g] : rb[g];
+static void group_scales_of(const gemm_ctx *g, int64_t m, int64_t n, float *out) {
+    const fp4_tensor *A = g->c->A, *B = g->c->B;
+    const int64_t every = g->o->st.chain.promote_every;
+    for (int64_t j = 0; j < g->ngroups; j++) {
+        int64_t k = j * every;
+        bool ha = group_scaled(A), hb = group_scaled(B);
+        uint32_t sa = ha ? (uint32_t)fp4_tensor_scale_code(A, m, k) : 0x3F800000u;
+        uint32_t sb = hb ? (uint32_t)fp4_tensor_scale_code(B, n, k) : 0x3F800000u;
+        out[j] = fp4_f32_from_bits(ha && hb ? f32_mul(sa, sb, FP4_RNE) : ha ? sa : sb);
     }
 }
 
-/* The documented FP32 epilogue (fp4emu.h), exact arithmetic, RN each step. */
-static uint64_t epilogue(const fp4emu_gemm_opts *o, fp4_format accf, uint64_t acc, float gA,
-                         float gB, float Cv) {
+/* A chunk result as an FP32 code (exact widening of F16). */
+static uint64_t to_f32(fp4_format f, uint64_t code) {
+    if (f == FP4_FMT_F32) return code;
     fp4_cvt_opts co = {FP4_RNE, FP4_POLICY_NOSAT, 0, 0, 0};
-    uint64_t a32 = acc;
-    if (accf != FP4_FMT_F32) fp4_convert(FP4_FMT_F32, accf, acc, &co, &a32, NULL); /* exact */
-    uint64_t s = emu_mul_rn(FP4_FMT_F32, fp4_f32_bits(o->alpha), fp4_f32_bits(gA));
-    s = emu_mul_rn(FP4_FMT_F32, s, fp4_f32_bits(gB));
-    uint64_t d = emu_mul_rn(FP4_FMT_F32, s, a32);
-    if (o->beta != 0.0f) d = emu_fma_rn(FP4_FMT_F32, fp4_f32_bits(o->beta), fp4_f32_bits(Cv), d);
-    co.round = o->out_round;
-    uint64_t code = d;
-    if (o->out != FP4_FMT_F32) fp4_convert(o->out, FP4_FMT_F32, d, &co, &code, NULL);
-    return code;
+    uint64_t out = 0;
+    fp4_convert(FP4_FMT_F32, f, code, &co, &out, NULL);
+    return out;
 }
 
-static void store(void *D, fp4_format f, int64_t i, uint64_t code) {
-    if (f == FP4_FMT_F32) ((uint32_t *)D)[i] = (uint32_t)code;
-    else ((uint16_t *)D)[i] = (uint16_t)code;
+/* The chunks' results added in the structure's order (FP32 RN). */
+static uint64_t reduce(const fp4emu_structure *st, uint64_t *p, int S) {
+    switch (st->reduce) {
+    case FP4EMU_REDUCE_REV: {
+        uint64_t r = p[S - 1];
+        for (int s = S - 2; s >= 0; s--) r = emu_add_rn(FP4_FMT_F32, r, p[s]);
+        return r;
+    }
+    case FP4EMU_REDUCE_TREE:
+        for (int w = S; w > 1;) { /* adjacent pairs; an odd last one moves up a level */
+            int h = 0;
+            for (int i = 0; i + 1 < w; i += 2) p[h++] = emu_add_rn(FP4_FMT_F32, p[i], p[i + 1]);
+            if (w % 2) p[h++] = p[w - 1];
+            w = h;
+        }
+        return p[0];
+    case FP4EMU_REDUCE_ORDER: {
+        uint64_t r = p[st->order[0]];
+        for (int s = 1; s < S; s++) r = emu_add_rn(FP4_FMT_F32, r, p[st->order[s]]);
+        return r;
+    }
+    default: {
+        uint64_t r = p[0];
+        for (int s = 1; s < S; s++) r = emu_add_rn(FP4_FMT_F32, r, p[s]);
+        return r;
+    }
+    }
 }
 
-typedef struct gemm_ctx {
-    const fp4emu_gemm_opts *o;
-    const fp4emu_matrix *A, *B;
-    const dmat *da, *db;
-    const float *C;
-    void *D;
-    fp4_format accf;
-    int64_t ngroups;
-} gemm_ctx;
+/* The accumulated value of output (m, n) as a code of *fmt. */
+static uint64_t dot_of(const gemm_ctx *g, int64_t m, int64_t n, emu_term *scratch, float *gs,
+                       fp4_format *fmt) {
+    const fp4_tensor *A = g->c->A, *B = g->c->B;
+    const dmat *da = g->da, *db = g->db;
+    const int64_t K = A->cols, i = m - da->r0, j = n - db->r0;
+    const fp4emu_structure *st = &g->o->st;
+    bool fast = da->fok[i] && db->fok[j];
+    emu_dotops x = {da->v + i * K, db->v + j * K, da->ns ? da->s + i * da->ns : NULL,
+                    db->ns ? db->s + j * db->ns : NULL, A->block, A->elem, B->elem,
+                    fast ? da->f + i * K : NULL, fast ? db->f + j * K : NULL};
+    bool groups = group_scaled(A) || group_scaled(B);
+    if (groups) group_scales_of(g, m, n, gs);
+    const fp4emu_model *md = g->o->model;
+    if (st->splits <= 1) {
+        uint64_t c0 = g->o->acc_init ? g->o->acc_init[m * B->rows + n] : emu_zero_code(g->accf, 0);
+        *fmt = g->accf;
+        return emu_chain_range(md, &x, 0, K, c0, &g->chain[0], groups ? gs : NULL, scratch);
+    }
+    uint64_t part[FP4EMU_MAX_SPLIT];
+    for (int s = 0; s < st->splits; s++) {
+        uint64_t r = emu_chain_range(md, &x, g->at[s], g->at[s + 1], emu_zero_code(g->accf, 0),
+                                     &g->chain[s], groups ? gs : NULL, scratch);
+        part[s] = to_f32(g->accf, r);
+    }
+    *fmt = FP4_FMT_F32;
+    return reduce(st, part, st->splits);
+}
 
 static void one_output(const gemm_ctx *g, int64_t m, int64_t n, emu_term *scratch, float *gs) {
-    const fp4emu_matrix *A = g->A, *B = g->B;
-    int64_t K = A->k, N = B->rows;
-    bool fast = g->da->fok[m] && g->db->fok[n];
-    emu_dotops x = {g->da->v + m * K,
-                    g->db->v + n * K,
-                    g->da->ns ? g->da->s + m * g->da->ns : NULL,
-                    g->db->ns ? g->db->s + n * g->db->ns : NULL,
-                    A->scale_block,
-                    A->fmt,
-                    B->fmt,
-                    fast ? g->da->f + m * K : NULL,
-                    fast ? g->db->f + n * K : NULL};
-    bool groups = A->group_scales || B->group_scales;
-    if (groups) group_scales_of(A, B, m, n, g->ngroups, gs);
-    uint64_t c0 = g->o->acc_init ? g->o->acc_init[m * N + n] : emu_zero_code(g->accf, 0);
-    uint64_t acc = emu_chain_run(g->o->model, &x, K, c0, &g->o->chain, groups ? gs : NULL, scratch);
-    float Cv = g->C ? g->C[m * N + n] : 0.0f;
-    store(g->D, g->o->out, m * N + n,
-          epilogue(g->o, g->accf, acc, A->global_scale, B->global_scale, Cv));
+    const fp4_gemm_call *c = g->c;
+    fp4_format f;
+    uint64_t acc = dot_of(g, m, n, scratch, gs, &f);
+    const int64_t i = m * c->B->rows + n;
+    float cv = c->C ? c->C[i] : 0.0f;
+    uint64_t code;
+    if (c->epi == FP4_EPI_F32) {
+        code = fp4_epilogue_f32((uint32_t)to_f32(f, acc), c->alpha, c->A->global_scale,
+                                c->B->global_scale, c->beta, cv, c->out, c->out_round);
+    } else {
+        fp4_value v = fp4_decode(f, acc);
+        code = fp4_epilogue_exact(&v, c->alpha, c->A->global_scale, c->B->global_scale, c->beta,
+                                  cv, c->out, c->out_round);
+    }
+    fp4_gemm_store(c->D, c->out, i, code);
 }
 
-static int run_outputs(const gemm_ctx *g) {
-    int64_t M = g->A->rows, N = g->B->rows;
+static int run_outputs(const gemm_ctx *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    const int64_t nn = n1 - n0, count = (m1 - m0) * nn;
     int failed = 0;
-    int64_t work = M * N * g->A->k;
+    int64_t work = count * g->c->A->cols;
 #pragma omp parallel if (work > PARALLEL_MIN_WORK)
     {
         emu_term *scratch = malloc((size_t)(g->o->model->k + 1) * sizeof(emu_term));
@@ -232,37 +228,70 @@ static int run_outputs(const gemm_ctx *g) {
             failed = 1;
         }
 #pragma omp for schedule(dynamic, 16)
-        for (int64_t i = 0; i < M * N; i++)
-            if (scratch && gs) one_output(g, i / N, i % N, scratch, gs);
+        for (int64_t t = 0; t < count; t++)
+            if (scratch && gs) one_output(g, m0 + t / nn, n0 + t % nn, scratch, gs);
         free(scratch);
         free(gs);
     }
-    return failed ? fp4_fail("emu gemm: out of memory") : 0;
+    return failed ? fp4_fail_kind(FP4_ERR_NOMEM, "emu gemm: out of memory") : 0;
 }
 
-int fp4emu_gemm(const fp4emu_gemm_opts *o, const fp4emu_matrix *A, const fp4emu_matrix *B,
-                const float *C, void *D) {
-    if (check_args(o, A, B, C, D)) return -1;
+static int gemm_linear(const fp4emu_gemm_opts *o, const fp4_gemm_call *c) {
+    const fp4_tensor *A = c->A, *B = c->B;
+    if (check_operands(o, A, B) || fp4emu_structure_check(&o->st, o->model, A->cols)) return -1;
+    if (o->acc_init && o->st.splits > 1)
+        return fp4_fail("emu gemm: acc_init seeds one chain; it cannot go with split-K");
+    int64_t m0, m1, n0, n1;
+    fp4_gemm_call_window(c, &m0, &m1, &n0, &n1);
     dmat da, db;
-    if (dmat_make(&da, A, o->model)) return -1;
-    if (dmat_make(&db, B, o->model)) {
+    if (dmat_make(&da, A, m0, m1, o->model)) return -1;
+    if (dmat_make(&db, B, n0, n1, o->model)) {
         dmat_free(&da);
         return -1;
     }
-    int64_t every = o->chain.promote_every;
-    gemm_ctx g = {o, A, B, &da, &db, C, D, fp4emu_dot_format(o->model, &o->chain),
-                  every > 0 ? (A->k + every - 1) / every : 0};
-    int rc = run_outputs(&g);
+    const int64_t every = o->st.chain.promote_every;
+    gemm_ctx g;
+    memset(&g, 0, sizeof g);
+    g.o = o;
+    g.c = c;
+    g.da = &da;
+    g.db = &db;
+    fp4emu_structure_bounds(&o->st, o->model, A->cols, g.at);
+    g.accf = fp4emu_dot_format(o->model, &o->st.chain);
+    g.ngroups = every > 0 ? (A->cols + every - 1) / every : 0;
+    int64_t *desc[FP4EMU_MAX_SPLIT] = {NULL};
+    int rc = 0;
+    for (int s = 0; s < o->st.splits && !rc; s++) {
+        g.chain[s] = o->st.chain;
+        if (!o->st.k_desc) continue;
+        const int64_t n = (g.at[s + 1] - g.at[s] + o->model->k - 1) / o->model->k;
+        if (!(desc[s] = malloc((size_t)n * sizeof(int64_t))))
+            rc = fp4_fail_kind(FP4_ERR_NOMEM, "emu gemm: out of memory");
+        for (int64_t i = 0; !rc && i < n; i++) desc[s][i] = n - 1 - i;
+        g.chain[s].k_order = desc[s];
+    }
+    if (!rc) rc = run_outputs(&g, m0, m1, n0, n1);
+    for (int s = 0; s < FP4EMU_MAX_SPLIT; s++) free(desc[s]);
     dmat_free(&da);
     dmat_free(&db);
     return rc;
 }
 
-int fp4emu_gemm_nvfp4(const fp4emu_gemm_opts *o, const fp4_nvfp4_matrix *A,
-                      const fp4_nvfp4_matrix *B, const float *C, void *D) {
-    if (!A || !B) return fp4_fail("emu gemm: null argument");
-    if (A->k % 16 || B->k % 16)
-        return fp4_fail("emu gemm: NVFP4 K = %lld is not a multiple of 16", (long long)A->k);
-    fp4emu_matrix a = fp4emu_matrix_nvfp4(A), b = fp4emu_matrix_nvfp4(B);
-    return fp4emu_gemm(o, &a, &b, C, D);
+int fp4emu_gemm(const fp4emu_gemm_opts *o, const fp4_gemm_call *c) {
+    if (!o || !o->model) return fp4_fail("emu gemm: null options or model");
+    if (fp4emu_model_check(o->model) || fp4_gemm_call_check(c)) return -1;
+    fp4_tensor A, B;
+    void *ownA = NULL, *ownB = NULL;
+    if (fp4_tensor_linearize(c->A, &A, &ownA)) return -1;
+    if (fp4_tensor_linearize(c->B, &B, &ownB)) {
+        free(ownA);
+        return -1;
+    }
+    fp4_gemm_call lc = *c;
+    lc.A = &A;
+    lc.B = &B;
+    int rc = gemm_linear(o, &lc);
+    free(ownA);
+    free(ownB);
+    return rc;
 }

@@ -223,21 +223,27 @@ static int64_t step_at(const fp4emu_chain *ch, int64_t i) {
 
 uint64_t emu_chain_run(const fp4emu_model *m, const emu_dotops *x, int64_t K, uint64_t c,
                        const fp4emu_chain *ch, const float *group_scale, emu_term *scratch) {
-    int64_t nsteps = (K + m->k - 1) / m->k;
+    return emu_chain_range(m, x, 0, K, c, ch, group_scale, scratch);
+}
+
+uint64_t emu_chain_range(const fp4emu_model *m, const emu_dotops *x, int64_t k_lo, int64_t k_hi,
+                         uint64_t c, const fp4emu_chain *ch, const float *group_scale,
+                         emu_term *scratch) {
+    int64_t nsteps = (k_hi - k_lo + m->k - 1) / m->k;
     int64_t every = ch ? ch->promote_every : 0;
     if (every == 0) {
         uint64_t acc = c;
         for (int64_t i = 0; i < nsteps; i++) {
-            int64_t s = step_at(ch, i), k0 = s * m->k;
-            acc = emu_instr(m, x, k0, K - k0 < m->k ? K - k0 : m->k, acc, scratch);
+            int64_t s = step_at(ch, i), k0 = k_lo + s * m->k;
+            acc = emu_instr(m, x, k0, k_hi - k0 < m->k ? k_hi - k0 : m->k, acc, scratch);
         }
         return acc;
     }
     int64_t per = every / m->k, cnt = 0;
     uint64_t acc32 = c, mma = emu_zero_code(m->acc, 0);
     for (int64_t i = 0; i < nsteps; i++) {
-        int64_t s = step_at(ch, i), k0 = s * m->k;
-        mma = emu_instr(m, x, k0, K - k0 < m->k ? K - k0 : m->k, mma, scratch);
+        int64_t s = step_at(ch, i), k0 = k_lo + s * m->k;
+        mma = emu_instr(m, x, k0, k_hi - k0 < m->k ? k_hi - k0 : m->k, mma, scratch);
         if (++cnt < per && i + 1 < nsteps) continue;
         const float *sc = group_scale ? &group_scale[k0 / every] : NULL;
         acc32 = promote(m, ch, acc32, mma, sc);

@@ -130,6 +130,23 @@ static const fp4emu_preset k_presets[] = {
      FP4EMU_CANDIDATE, "nvfp4",
      "mma.sync m16n8k64 kind::mxf4nvf4 (sm_120a): two chained 32-product blocks (as the sm100 "
      "FP8 32-block, twice), F=25, RZ. " UNKNOWN_MXF4NVF4},
+
+    /* ---- software references (not GPUs): what common host references compute ---- */
+    {"cutlass-host-f32",
+     {1, 1, 0, false, FP4EMU_F_EXACT, FP4EMU_NO_EXP_LIMIT, FP4EMU_PEXP_SUM, NOUNPACK, PROD, true,
+      CIN, F32, 23, FP4_RNE, true, false},
+     FP4EMU_REFERENCE, "any",
+     "CUTLASS host reference (tools/util/include/cutlass/util/reference/host/gett.hpp, "
+     "numerics.md §7.1): each element scaled in float (exact), acc = fma(a, b, acc) in FP32 RN "
+     "over K in order; not a hardware model (numerics.md §8: it disagrees with the exact result "
+     "on 95% of outputs)"},
+    {"f16-blocks",
+     {16, 16, 0, false, FP4EMU_F_EXACT, FP4EMU_NO_EXP_LIMIT, FP4EMU_PEXP_SUM, NOUNPACK, PROD,
+      true, CIN, F16, 10, FP4_RNE, true, false},
+     FP4EMU_REFERENCE, "any",
+     "exact 16-element block partials (a*sa*sb summed exactly) accumulated in FP16, rounding "
+     "each add by the output rounding (out=rz10 etc.): the 'NVFP4 with FP16 accumulation' "
+     "software scheme (numerics.md §11 item 4); not a hardware model"},
 };
 
 enum { NPRESETS = (int)(sizeof k_presets / sizeof k_presets[0]) };
@@ -154,7 +171,7 @@ const fp4emu_preset *fp4emu_preset_get(const char *name) {
 }
 
 const char *fp4emu_status_name(fp4emu_status s) {
-    static const char *names[] = {"measured", "published", "candidate"};
+    static const char *names[] = {"measured", "published", "candidate", "reference"};
     return (unsigned)s < FP4EMU_STATUS_COUNT ? names[s] : "?";
 }
 

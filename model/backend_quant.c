@@ -13,18 +13,18 @@
  *           act_recipe; the tensor scale is the checkpoint's input scale when
  *           it has one (static, as served), else the row's own amax (dynamic
  *           per token: rows stay independent, so incremental decode is still
- *           bit-identical to the full forward). Then the exact NVFP4 GEMM
- *           (fp4_gemm_nvfp4: exact sum, one rounding to `out`) or the emu
- *           engine's datapath model (fp4emu_gemm_nvfp4).
+ *           bit-identical to the full forward). Then the policy's GEMM engine
+ *           (fp4engine.h; the exact oracle when none is given: exact sum, one
+ *           rounding to `out`).
  *   FP8     DeepSeek's FP8 inference (recipes.md §2.13): activations E4M3 per
  *           token per 128 channels with s = max(amax, 1e-4) / 448, weights
  *           the stored E4M3 + weight_scale_inv 128x128, or quantized with
  *           s = amax / 448 per 128x128 block (DeepSeek publishes no weight
  *           quantizer; this mirrors the activation rule); exact GEMM
  *           (fp4_gemm_block_scaled), K zero-padded to a multiple of 128 as
- *           the checkpoint's edge blocks are.
+ *           the checkpoint's edge blocks are, through the policy's engine (an
+ *           emu engine needs a promotion structure, e.g. promote=128).
  * The result, a BF16 or FP32 number, is stored exactly in the path type. */
-#include "fp4emu.h"
 #include "model_internal.h"
 
 #include <math.h>
@@ -35,8 +35,8 @@
 typedef struct qctx {
     fp4m_policy p;
     const fp4_qrecipe *wrec, *arec;
-    bool emu;
-    fp4emu_model model;
+    fp4_engine *engine; /* the policy's, or own_ref */
+    fp4_engine *own_ref;
     double e2m1[16], ue4m3[128]; /* decoded codes (exact) */
 } qctx;
 
@@ -120,7 +120,7 @@ static int native(const qcall *q, const void *x, const void *w, void *y) {
  * ------------------------------------------------------------------------- */
 
 typedef struct nvw {
-    fp4_nvfp4_matrix mat;
+    fp4_tensor mat;
     double g;         /* decode multiplier for W4A16's epilogue ... */
     bool g_divides;   /* ... or divisor (compressed-tensors ENCODE scale) */
     fp4_qtensor own;  /* when quantized here */
@@ -132,13 +132,9 @@ static int nvfp4_weight(const qcall *q, nvw *out) {
     const fp4m_stored_weight *s = q->d->stored;
     if (q->k % 16) return fp4_fail("model: '%s': NVFP4 needs K %% 16 == 0 (K = %lld)", q->d->name, (long long)q->k);
     if (s && s->kind == FP4M_STORED_NVFP4) {
-        const bool enc = s->gkind == FP4M_GSCALE_ENCODE;
-        /* The GEMM takes a decode scale: the consumer's RN32(1/encode). */
-        fp4_nvfp4_matrix m = {q->n, q->k, s->codes, s->scales,
-                              enc ? 1.0f / s->weight_global : s->weight_global};
-        out->mat = m;
+        out->mat = s->t; /* global_scale: the decode multiplier */
         out->g = s->weight_global;
-        out->g_divides = enc;
+        out->g_divides = s->gkind == FP4M_GSCALE_ENCODE;
         return 0;
     }
     float *wf = malloc((size_t)(q->n * q->k) * sizeof(float));
@@ -149,8 +145,7 @@ static int nvfp4_weight(const qcall *q, nvw *out) {
     free(wf);
     if (rc) return fp4_fail_wrap("model: quantizing '%s'", q->d->name);
     out->owned = true;
-    fp4_nvfp4_matrix m = {q->n, q->k, out->own.codes, out->own.scales, out->own.global_decode};
-    out->mat = m;
+    out->mat = out->own.t;
     out->g = out->own.global_decode;
     return 0;
 }
@@ -161,10 +156,11 @@ static void nvfp4_weight_free(nvw *w) {
 
 /* e2m1 * s8 of element (r, c): exact (at most 6 significant bits), from
  * the context's decode tables (filled from ref/ when the backend is made). */
-static double nv_elem(const qctx *c, const fp4_nvfp4_matrix *m, int64_t r, int64_t col) {
-    uint8_t byte = m->codes[(r * m->k + col) / 2];
+static double nv_elem(const qctx *c, const fp4_tensor *m, int64_t r, int64_t col) {
+    const uint8_t *codes = m->codes, *scales = m->scales;
+    uint8_t byte = codes[(r * m->cols + col) / 2];
     uint8_t e = (col & 1) ? e2m1x2_odd(byte) : e2m1x2_even(byte);
-    return c->e2m1[e] * c->ue4m3[m->scales[r * (m->k / 16) + col / 16] & 0x7F];
+    return c->e2m1[e] * c->ue4m3[scales[r * (m->cols / 16) + col / 16] & 0x7F];
 }
 
 /* ---------------------------------------------------------------------------
@@ -224,15 +220,11 @@ static fp4_qopts act_opts(const qcall *q) {
     return o;
 }
 
-static int gemm_row(const qcall *q, const fp4_nvfp4_matrix *A, const fp4_nvfp4_matrix *B, void *D) {
-    if (q->c->emu) {
-        fp4emu_gemm_opts o = fp4emu_gemm_opts_default(&q->c->model);
-        o.out = q->c->p.out;
-        return fp4emu_gemm_nvfp4(&o, A, B, NULL, D);
-    }
-    fp4_gemm_opts o = fp4_gemm_opts_default();
-    o.out = q->c->p.out;
-    return fp4_gemm_nvfp4(A, B, NULL, D, &o);
+/* D = A B^T by the policy's engine, rounded once to the policy's output. */
+static int engine_gemm(const qcall *q, const fp4_tensor *A, const fp4_tensor *B, void *D) {
+    fp4_gemm_call c = fp4_gemm_call_make(A, B, D);
+    c.out = q->c->p.out;
+    return fp4_engine_gemm(q->c->engine, &c);
 }
 
 static int w4a4(const qcall *q) {
@@ -248,8 +240,7 @@ static int w4a4(const qcall *q) {
             rc = fp4_fail_wrap("model: quantizing the input of '%s'", q->d->name);
             break;
         }
-        fp4_nvfp4_matrix A = {1, q->k, qa.codes, qa.scales, qa.global_decode};
-        rc = gemm_row(q, &A, &nw.mat, D);
+        rc = engine_gemm(q, &qa.t, &nw.mat, D);
         fp4_qtensor_free(&qa);
         if (rc) rc = fp4_fail_wrap("model: NVFP4 GEMM of '%s'", q->d->name);
         else store_codes(q, r, 1, D);
@@ -277,10 +268,11 @@ static int fp8_weight(const qcall *q, int64_t kp, uint8_t *codes, float *scales)
     const fp4m_stored_weight *s = q->d->stored;
     const int64_t gr = (q->n + FP8_B - 1) / FP8_B, gc = kp / FP8_B;
     if (s && s->kind == FP4M_STORED_FP8_BLOCK) {
-        if (s->block_rows != FP8_B || s->block_cols != FP8_B)
+        if (s->t.block_rows != FP8_B || s->t.block != FP8_B)
             return fp4_fail("model: '%s': FP8 policy needs 128x128 weight blocks", q->d->name);
-        for (int64_t r = 0; r < q->n; r++) memcpy(codes + r * kp, s->codes + r * q->k, (size_t)q->k);
-        memcpy(scales, s->scales, (size_t)(gr * gc) * sizeof(float));
+        for (int64_t r = 0; r < q->n; r++)
+            memcpy(codes + r * kp, (const uint8_t *)s->t.codes + r * q->k, (size_t)q->k);
+        memcpy(scales, s->t.scales, (size_t)(gr * gc) * sizeof(float));
         return 0;
     }
     for (int64_t br = 0; br < gr; br++)
@@ -323,11 +315,9 @@ static int fp8_block(const qcall *q) {
     if (!rc) rc = fp8_weight(q, kp, wc, ws);
     for (int64_t r = 0; !rc && r < q->m; r++) fp8_act_row(q, r, kp, xc + r * kp, xs + r * gc);
     if (!rc) {
-        fp4_bs_matrix A = {FP4_BS_FP8_BLOCK128, q->m, kp, xc, xs, 1, 1.0f};
-        fp4_bs_matrix B = {FP4_BS_FP8_BLOCK128, q->n, kp, wc, ws, FP8_B, 1.0f};
-        fp4_gemm_opts o = fp4_gemm_opts_default();
-        o.out = q->c->p.out;
-        rc = fp4_gemm_block_scaled(&A, &B, NULL, D, &o);
+        fp4_tensor A = fp4_tensor_fp8_block(q->m, kp, xc, xs, 1);
+        fp4_tensor B = fp4_tensor_fp8_block(q->n, kp, wc, ws, FP8_B);
+        rc = engine_gemm(q, &A, &B, D);
         if (rc) rc = fp4_fail_wrap("model: FP8 GEMM of '%s'", q->d->name);
         else store_codes(q, 0, q->m, D);
     }
@@ -367,23 +357,6 @@ static int run_f32(void *ctx, const fp4m_linear_desc *d, int64_t m, const float 
     return run(ctx, d, m, x, w, y, false);
 }
 
-static int set_engine(qctx *c) {
-    const char *e = c->p.engine;
-    if (strcmp(e, "ref") == 0 || e[0] == '\0') return 0;
-    if (strncmp(e, "emu:", 4) != 0)
-        return fp4_fail("model: unknown engine '%s' (valid: ref, emu:PRESET or emu:MODEL-SPEC)", e);
-    const fp4emu_preset *p = fp4emu_preset_get(e + 4);
-    if (p) c->model = p->model;
-    else if (fp4emu_model_parse(e + 4, &c->model)) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", fp4_last_error()); /* fp4_fail rewrites that buffer */
-        return fp4_fail("model: engine '%s': not an emu preset (docs/emu.md lists them), and not a "
-                        "model spec: %s", e, why);
-    }
-    c->emu = true;
-    return 0;
-}
-
 int fp4m_policy_backend_new(const fp4m_policy *p, fp4m_gemm_backend **out) {
     if (!p || !out) return fp4_fail("model: null argument");
     *out = NULL;
@@ -404,7 +377,9 @@ int fp4m_policy_backend_new(const fp4m_policy *p, fp4m_gemm_backend **out) {
     if (!rc && (c->wrec->block != 16 || c->arec->block != 16))
         rc = fp4_fail("model: policy '%s': NVFP4 needs NVFP4 recipes (block 16), got '%s' / '%s'",
                       p->name, c->wrec->name, c->arec->name);
-    if (!rc) rc = set_engine(c);
+    c->engine = p->engine;
+    if (!rc && !c->engine && fp4_engine_ref_open(&c->own_ref) == 0) c->engine = c->own_ref;
+    if (!rc && !c->engine) rc = -1;
     if (rc) {
         free(c);
         free(b);
@@ -420,6 +395,8 @@ int fp4m_policy_backend_new(const fp4m_policy *p, fp4m_gemm_backend **out) {
 
 void fp4m_policy_backend_free(fp4m_gemm_backend *b) {
     if (!b) return;
+    qctx *c = b->ctx;
+    if (c) fp4_engine_close(c->own_ref);
     free(b->ctx);
     free(b);
 }

@@ -231,10 +231,10 @@ typedef enum fp4m_gscale_kind {
 
 typedef struct fp4m_stored_weight {
     fp4m_stored_kind kind;
-    int64_t out, in;
-    const uint8_t *codes;  /* FP8: [out, in] E4M3; NVFP4: [out, in/2], low nibble = even column */
-    const void *scales;    /* FP8: float [ceil(out/br)][ceil(in/bc)]; NVFP4: uint8_t UE4M3 [out, in/16] */
-    int64_t block_rows, block_cols; /* FP8 tile (128 x 128 for R1) */
+    fp4_tensor t;                   /* as stored, [out, in]: FP8 = E4M3 + F32 scale_inv per
+                                       block_rows x block (128 x 128 for R1); NVFP4 = packed
+                                       E2M1 + UE4M3 per 16, global_scale = the decode multiplier
+                                       (weight_scale_2, or RN32(1 / weight_global_scale)) */
     fp4m_gscale_kind gkind;         /* NVFP4 */
     float weight_global;            /* NVFP4: weight_scale_2 (DECODE) or weight_global_scale (ENCODE) */
     float input_global;             /* NVFP4: input_scale (DECODE) or input_global_scale (ENCODE);
@@ -311,8 +311,10 @@ typedef struct fp4m_policy {
     fp4_format act_in;      /* FP4_FMT_BF16 (as served) or FP4_FMT_F32: activations are
                                rounded to this before quantizing / BF16 GEMMs use BF16 */
     fp4_format out;         /* output of each quantized linear: FP4_FMT_BF16 or FP4_FMT_F32 */
-    char engine[64];        /* "ref" (exact oracle for FP8/NVFP4; BF16 products summed in
-                               the path precision) or "emu:PRESET" (an emu/ datapath model) */
+    fp4_engine *engine;     /* the GEMM engine of the FP8 and NVFP4 W4A4 linears (borrowed:
+                               the caller opens and closes it, e.g. through conformance/'s
+                               registry); NULL: the exact oracle. BF16 and W4A16 products are
+                               summed in the path precision */
 } fp4m_policy;
 
 /* Named policies: reference, bf16, fp8-block, modelopt-r1 (MLP and expert

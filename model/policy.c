@@ -64,7 +64,6 @@ int fp4m_policy_from_name(const char *name, fp4m_policy *out) {
         snprintf(out->act_recipe, sizeof out->act_recipe, "flashinfer-fast");
         out->act_in = FP4_FMT_BF16;
         out->out = FP4_FMT_BF16;
-        snprintf(out->engine, sizeof out->engine, "ref");
         return 0;
     }
     return fp4_fail("model: unknown policy '%s' (valid: %s)", name, fp4m_policy_names());

@@ -445,12 +445,11 @@ static int convert_rows(fp4m_model *m, const m_tensor *w, const w_src *s, int64_
  * ------------------------------------------------------------------------- */
 
 static int64_t stored_code_bytes(const fp4m_stored_weight *st) {
-    return st->kind == FP4M_STORED_NVFP4 ? st->out * st->in / 2 : st->out * st->in;
+    return fp4_tensor_codes_bytes(&st->t);
 }
 
 static int64_t stored_scale_bytes(const fp4m_stored_weight *st) {
-    if (st->kind == FP4M_STORED_NVFP4) return st->out * (st->in / NVFP4_BLOCK);
-    return cdiv(st->out, st->block_rows) * cdiv(st->in, st->block_cols) * (int64_t)sizeof(float);
+    return fp4_tensor_scales_count(&st->t) * fp4_tensor_scale_bytes(&st->t);
 }
 
 /* Bytes a stored form holds (counted in bytes_now / bytes_peak). */
@@ -460,8 +459,8 @@ static int64_t stored_bytes(const fp4m_stored_weight *st) {
 
 static void free_stored(m_tensor *w) {
     if (!w->stored) return;
-    free((void *)w->stored->codes);
-    free((void *)w->stored->scales);
+    free((void *)w->stored->t.codes);
+    free((void *)w->stored->t.scales);
     free(w->stored);
     w->stored = NULL;
 }
@@ -473,22 +472,23 @@ static int make_stored(fp4m_model *m, m_tensor *w, const w_src *s) {
     if (s->fmt == WF_PLAIN) return 0;
     fp4m_stored_weight *st = calloc(1, sizeof *st);
     if (!st) return fp4_fail("model: out of memory loading '%s'", w->name);
-    st->out = w->out;
-    st->in = w->in;
     if (s->fmt == WF_FP8_BLOCK) {
         st->kind = FP4M_STORED_FP8_BLOCK;
-        st->block_rows = block_rows(m);
-        st->block_cols = block_cols(m);
+        st->t = fp4_tensor_fp8_block(w->out, w->in, NULL, NULL, (int32_t)block_rows(m));
+        st->t.block = (int32_t)block_cols(m);
     } else {
         st->kind = FP4M_STORED_NVFP4;
         st->gkind = s->fmt == WF_NVFP4_MODELOPT ? FP4M_GSCALE_DECODE : FP4M_GSCALE_ENCODE;
         st->weight_global = s->wglobal;
         st->input_global = s->iglobal;
+        /* The GEMM takes a decode scale: the consumer's RN32(1/encode) (recipes.md §2.8). */
+        st->t = fp4_tensor_nvfp4(w->out, w->in, NULL, NULL,
+                                 st->gkind == FP4M_GSCALE_ENCODE ? 1.0f / s->wglobal : s->wglobal);
     }
     uint8_t *codes = malloc((size_t)stored_code_bytes(st));
     void *scales = malloc((size_t)stored_scale_bytes(st));
-    st->codes = codes;
-    st->scales = scales;
+    st->t.codes = codes;
+    st->t.scales = scales;
     w->stored = st;
     if (!codes || !scales) {
         free_stored(w);

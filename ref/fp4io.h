@@ -16,10 +16,11 @@
  * Conventions follow fp4ref.h: explicit widths, int64_t sizes and counts,
  * nothing global except the per-thread message. All names start fp4_st_.
  */
+/* The component's one header first: it includes this one, in dependency order. */
+#include "fp4ref.h"
 #ifndef FP4IO_H
 #define FP4IO_H
 
-#include "fp4ref.h" /* the error channel (fp4ref.h includes this header at its end too) */
 
 #include <stdbool.h>
 #include <stddef.h>

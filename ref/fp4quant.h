@@ -9,8 +9,7 @@
  * ref/quant_mx.c with its source cited). Formulas: the project's reference
  * notes, recipes.md §2-§5.
  *
- * Self-contained: includes fp4ref.h. fp4ref.h may include this header at its
- * end (as it does fp4gemm.h); the include guards make either order work.
+ * Part of ref/: include fp4ref.h (which includes this header).
  *
  * Conventions:
  *  - Input: a row-major [rows, cols] tensor of FP32, BF16 or FP16 codes
@@ -27,10 +26,11 @@
  *  - Errors (bad shape, unknown recipe, NaN input where a recipe's result is
  *    not defined, ...) set fp4_last_error() and return -1.
  */
+/* The component's one header first: it includes this one, in dependency order. */
+#include "fp4ref.h"
 #ifndef FP4QUANT_H
 #define FP4QUANT_H
 
-#include "fp4ref.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -94,11 +94,6 @@ const char *fp4_qrecipe_names(void);
  * Options
  * ------------------------------------------------------------------------- */
 
-typedef enum fp4_scale_layout {
-    FP4_SCALE_LINEAR = 0, /* [rows, cols/block] row-major (checkpoints) */
-    FP4_SCALE_SWIZZLED    /* 128x4 tiles (cuBLASLt / CUTLASS / TMA), zero padding */
-} fp4_scale_layout;
-
 /* Where the tensor scale comes from. */
 typedef enum fp4_qglobal_source {
     FP4_QGS_COMPUTE = 0, /* amax = max |x| over the tensor (after RHT for TE+RHT) */
@@ -151,16 +146,13 @@ fp4_qopts fp4_qopts_default(void);
  * ------------------------------------------------------------------------- */
 
 typedef struct fp4_qtensor {
+    fp4_tensor t;            /* the result as an fp4_tensor view of the buffers below: shape,
+                                element and scale formats, block, layout, global_scale =
+                                global_decode (1 for MX) */
     const fp4_qrecipe *recipe;
-    int64_t rows, cols;
-    int block;               /* 16 or 32 */
-    fp4_format elem;         /* element format */
-    fp4_format scale_fmt;    /* UE4M3 or UE8M0 */
-    uint8_t *codes;          /* E2M1: rows*cols/2 packed bytes; MXFP8: rows*cols bytes */
+    uint8_t *codes;          /* owned. E2M1: rows*cols/2 packed bytes; MXFP8: rows*cols bytes */
     size_t codes_bytes;
-    fp4_scale_layout layout;
-    int64_t scale_cols;      /* cols / block (logical) */
-    uint8_t *scales;         /* linear: rows*scale_cols; swizzled: padded tiles */
+    uint8_t *scales;         /* owned. linear: rows*(cols/block); swizzled: padded tiles */
     size_t scales_bytes;
     float amax;              /* tensor amax used (NaN when a given scale replaced it) */
     float global_encode;     /* FP32 encode scale as the recipe computed/used it */

@@ -357,9 +357,11 @@ int fp4_codes_to_f32(fp4_format f, float *dst, const void *src, int64_t n);
 }
 #endif
 
-#include "fp4rng.h"  /* Philox4x32-10 by (seed, stream, sub, counter), frozen streams */
-#include "fp4gemm.h" /* exact NVFP4 GEMM oracle */
-#include "fp4io.h"   /* safetensors reader/writer, sharded checkpoints */
-#include "fp4quant.h" /* quantization recipes, scale layouts, MUFU reciprocal */
+#include "fp4rng.h"    /* Philox4x32-10 by (seed, stream, sub, counter), frozen streams */
+#include "fp4io.h"     /* safetensors reader/writer, sharded checkpoints */
+#include "fp4tensor.h" /* the one block-scaled tensor type; on-disk conventions */
+#include "fp4quant.h"  /* quantization recipes, scale layouts, MUFU reciprocal */
+#include "fp4gemm.h"   /* exact GEMM oracle, exact FP32 operations, the FP32 epilogue */
+#include "fp4engine.h" /* the GEMM engine interface (ref, emu, replay, plugin, cuda) */
 
 #endif /* FP4REF_H */

@@ -1,29 +1,30 @@
-/* gemm_bs.c - exact GEMM for block-scaled formats other than the NVFP4 fast
- * path: MXFP4, MXFP8 (E4M3/E5M2 with UE8M0 per 32, OCP MX v1.0) and
- * DeepSeek-style FP8 with FP32 scales per 1x128 / 128x128 block (the
- * weight_scale_inv layout, deepseek.md §3). NVFP4 also runs here, which gives
- * tests a second, independent route to the NVFP4 oracle.
+/* gemm_bs.c - the exact GEMM for every kind but NVFP4 x NVFP4 (which has its
+ * fast path in gemm.c): MXFP4/6/8, DeepSeek FP8 1x128 / 128x128 blocks,
+ * plain FP8/FP16/BF16/FP32, and mixed pairs. NVFP4 also runs here when
+ * mixed with another kind, which gives tests a second, independent route to
+ * the NVFP4 oracle.
  *
- * Exactness: every element is an integer in a fixed unit per kind (E2M1 in
- * 2^-1, E4M3 in 2^-9, E5M2 in 2^-16); a block sum of products is an exact
- * __int128; every scale is sig * 2^exp with sig < 2^24. One block's term is
- * S * sigA * sigB * 2^(2u + expA + expB) (< 2^128) and goes into a wide
- * fixed-point accumulator (unit 2^WIDE_EXP, WIDE_LIMBS 64-bit words, positive
- * and negative parts kept apart), so the sum is exact whatever the scales.
- * The epilogue is gemm.c's (one rounding, or the CUTLASS FP32 order).
+ * Exactness: elements of at most 16 bits are integers in a fixed unit per
+ * format (E2M1 2^-1, E2M3 2^-3, E3M2 2^-4, E4M3 2^-9, E5M2 2^-16, F16 2^-24);
+ * a block sum of their products is an exact __int128; every scale is
+ * sig * 2^exp with sig < 2^24. One block's term S * sigA * sigB * 2^e goes
+ * into a wide fixed-point accumulator (unit 2^WIDE_EXP, WIDE_LIMBS 64-bit
+ * words, positive and negative parts kept apart), so the sum is exact
+ * whatever the scales. BF16 and FP32 elements (no fixed unit fits 64 bits)
+ * go product by product. The epilogue is epilogue.c's.
  */
 #include "fp4ref.h"
 #include "gemm_internal.h"
 
 #include <gmp.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Smallest term exponent: 2*(-16) (E5M2 unit squared) + 2*(-149) (FP32 scale
- * sig*2^exp with exp >= -149) = -330; largest top bit: 2*127 (UE8M0) + 2*(-1)
- * + 128 bits of term + 40 bits of K growth < 430. */
-enum { WIDE_EXP = -384, WIDE_LIMBS = 13 };
+/* Term exponents: an operand is elem * scale with elem >= 2^-149 (F32
+ * subnormal) and scale >= 2^-127 (UE8M0), so a product is >= 2^-552; its
+ * magnitude is below 2^255 * 2^255 and K adds < 40 bits: [-576, 576). F32
+ * scales are only allowed on <= 8-bit elements (fp4_tensor_check). */
+enum { WIDE_EXP = -576, WIDE_LIMBS = 18 };
 
 typedef struct wide {
     uint64_t pos[WIDE_LIMBS], neg[WIDE_LIMBS];
@@ -53,209 +54,205 @@ static void wide_add(wide *w, __int128 t, int exp) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Decoding elements and scales to integers                                  */
+/* Decoded operands                                                          */
 /* ------------------------------------------------------------------------ */
 
-typedef struct kinfo {
-    int block;       /* K elements per scale */
-    int unit;        /* element unit exponent */
-    bool packed_fp4; /* E2M1 two per byte */
-} kinfo;
-
-static const kinfo k_kinds[FP4_BS_COUNT] = {
-    [FP4_BS_NVFP4] = {16, -1, true},       [FP4_BS_MXFP4] = {32, -1, true},
-    [FP4_BS_MXFP8_E4M3] = {32, -9, false}, [FP4_BS_MXFP8_E5M2] = {32, -16, false},
-    [FP4_BS_FP8_BLOCK128] = {128, -9, false},
-};
-
-int fp4_bs_block(fp4_bs_kind kind) {
-    return ((unsigned)kind < FP4_BS_COUNT) ? k_kinds[kind].block : 0;
+/* Unit exponent of a format whose finite values are all integers times it
+ * and fit 41 bits; 0 when there is none (BF16, F32: products go one by one). */
+static int elem_unit(fp4_format f) {
+    switch (f) {
+    case FP4_FMT_E2M1: return -1;
+    case FP4_FMT_E2M3: return -3;
+    case FP4_FMT_E3M2: return -4;
+    case FP4_FMT_E4M3: return -9;
+    case FP4_FMT_E5M2: return -16;
+    case FP4_FMT_F16: return -24;
+    default: return 0;
+    }
 }
 
-/* Element k of row r as an integer in the kind's unit; false if NaN/Inf
- * (then *special holds it as a double). */
-static bool elem_int(const fp4_bs_matrix *X, int64_t r, int64_t k, int64_t *out, double *special) {
-    const kinfo *ki = &k_kinds[X->kind];
-    fp4_format f;
-    uint64_t code;
-    if (ki->packed_fp4) {
-        uint8_t b = X->codes[r * (X->k / 2) + k / 2];
-        code = (k & 1) ? b >> 4 : b & 0xF;
-        f = FP4_FMT_E2M1;
-    } else {
-        code = X->codes[r * X->k + k];
-        f = X->kind == FP4_BS_MXFP8_E5M2 ? FP4_FMT_E5M2 : FP4_FMT_E4M3;
-    }
-    fp4_value v = fp4_decode(f, code);
-    if (v.cls == FP4_CLASS_NAN || v.cls == FP4_CLASS_INF) {
-        *special = fp4_value_to_f64(&v);
-        return false;
-    }
-    int64_t m = v.cls == FP4_CLASS_ZERO ? 0 : (int64_t)v.sig << (v.exp - ki->unit);
-    *out = v.sign ? -m : m;
-    return true;
+typedef struct wprep {
+    int64_t r0, rows, k, sc; /* rows [r0, r0 + rows); sc scale columns per scale row */
+    int unit;                /* elem_unit (0: elements as sig * 2^exp) */
+    int64_t *v;              /* [rows][k]: integer in `unit`, or the signed significand */
+    int16_t *vexp;           /* [rows][k]: exponents when unit == 0 */
+    int64_t *ssig;           /* [rows][sc] signed scale significands (1 when unscaled) */
+    int16_t *sexp;           /* [rows][sc] */
+    uint8_t *special;        /* [rows]: a NaN/Inf element or scale in the row */
+} wprep;
+
+static void wprep_free(wprep *p) {
+    free(p->v), free(p->vexp), free(p->ssig), free(p->sexp), free(p->special);
+    memset(p, 0, sizeof *p);
 }
 
-/* Scale of (row r, block g) as sig * 2^exp; false if NaN/Inf. */
-static bool scale_split(const fp4_bs_matrix *X, int64_t r, int64_t g, int64_t *sig, int *exp,
-                        double *special) {
-    int64_t nb = X->k / k_kinds[X->kind].block;
-    fp4_value v;
-    if (X->kind == FP4_BS_FP8_BLOCK128) {
-        float s = ((const float *)X->scales)[(r / X->scale_rows) * nb + g];
-        v = fp4_value_from_f32(s);
-    } else {
-        uint8_t b = ((const uint8_t *)X->scales)[r * nb + g];
-        v = fp4_decode(X->kind == FP4_BS_NVFP4 ? FP4_FMT_UE4M3 : FP4_FMT_UE8M0, b);
-    }
-    if (v.cls == FP4_CLASS_NAN || v.cls == FP4_CLASS_INF) {
-        *special = fp4_value_to_f64(&v);
-        return false;
-    }
-    *sig = v.cls == FP4_CLASS_ZERO ? 0 : (v.sign ? -(int64_t)v.sig : (int64_t)v.sig);
-    *exp = v.cls == FP4_CLASS_ZERO ? 0 : v.exp;
-    return true;
+static bool finite_value(const fp4_value *v) {
+    return v->cls == FP4_CLASS_ZERO || v->cls == FP4_CLASS_FINITE;
 }
 
-/* Decoded operand: integer elements, split scales, rows with a NaN/Inf. */
-typedef struct bsprep {
-    int64_t rows, k, nb;
-    int64_t *v;
-    int64_t *ssig;
-    int *sexp;
-    uint8_t *special;
-} bsprep;
-
-static void bsprep_free(bsprep *p) {
-    free(p->v), free(p->ssig), free(p->sexp), free(p->special);
-}
-
-static int bsprep_make(bsprep *p, const fp4_bs_matrix *X) {
-    p->rows = X->rows, p->k = X->k, p->nb = X->k / k_kinds[X->kind].block;
-    size_t ne = (size_t)(X->rows * X->k) + 1, ns = (size_t)(X->rows * p->nb) + 1;
+/* Decodes rows [r0, r1) of a linear-layout X. */
+static int wprep_make(wprep *p, const fp4_tensor *X, int64_t r0, int64_t r1) {
+    memset(p, 0, sizeof *p);
+    p->r0 = r0, p->rows = r1 - r0, p->k = X->cols;
+    p->sc = fp4_tensor_scaled(X) ? fp4_tensor_scale_cols(X) : 1;
+    p->unit = elem_unit(X->elem);
+    size_t ne = (size_t)(p->rows * p->k) + 1, ns = (size_t)(p->rows * p->sc) + 1;
     p->v = malloc(ne * sizeof *p->v);
+    p->vexp = p->unit ? NULL : malloc(ne * sizeof *p->vexp);
     p->ssig = malloc(ns * sizeof *p->ssig);
     p->sexp = malloc(ns * sizeof *p->sexp);
-    p->special = calloc((size_t)X->rows + 1, 1);
-    if (!p->v || !p->ssig || !p->sexp || !p->special) {
-        bsprep_free(p);
-        return fp4_fail("gemm: out of memory preparing a %lld x %lld operand", (long long)X->rows,
-                        (long long)X->k);
+    p->special = calloc((size_t)p->rows + 1, 1);
+    if (!p->v || (!p->unit && !p->vexp) || !p->ssig || !p->sexp || !p->special) {
+        wprep_free(p);
+        return fp4_fail_kind(FP4_ERR_NOMEM, "gemm: out of memory preparing a %lld x %lld operand",
+                             (long long)(r1 - r0), (long long)X->cols);
     }
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < X->rows; r++) {
-        double sp;
-        for (int64_t k = 0; k < X->k; k++)
-            if (!elem_int(X, r, k, &p->v[r * X->k + k], &sp)) p->special[r] = 1, p->v[r * X->k + k] = 0;
-        for (int64_t g = 0; g < p->nb; g++)
-            if (!scale_split(X, r, g, &p->ssig[r * p->nb + g], &p->sexp[r * p->nb + g], &sp))
-                p->special[r] = 1, p->ssig[r * p->nb + g] = 0;
+    for (int64_t r = 0; r < p->rows; r++) {
+        for (int64_t k = 0; k < p->k; k++) {
+            fp4_value v = fp4_decode(X->elem, fp4_tensor_code(X, r0 + r, k));
+            int64_t at = r * p->k + k;
+            if (!finite_value(&v)) p->special[r] = 1;
+            int64_t sig = finite_value(&v) && v.cls == FP4_CLASS_FINITE ? (int64_t)v.sig : 0;
+            if (v.sign) sig = -sig;
+            if (p->unit) {
+                p->v[at] = sig ? sig * ((int64_t)1 << (v.exp - p->unit)) : 0;
+            } else {
+                p->v[at] = sig;
+                p->vexp[at] = (int16_t)(sig ? v.exp : 0);
+            }
+        }
+        for (int64_t g = 0; g < p->sc; g++) {
+            int64_t at = r * p->sc + g;
+            p->ssig[at] = 1, p->sexp[at] = 0;
+            if (!fp4_tensor_scaled(X)) continue;
+            uint64_t code = fp4_tensor_scale_code(X, r0 + r, g * X->block);
+            fp4_value s = fp4_decode(X->scale_fmt, code);
+            if (!finite_value(&s)) p->special[r] = 1;
+            int64_t sig = s.cls == FP4_CLASS_FINITE ? (int64_t)s.sig : 0;
+            p->ssig[at] = s.sign ? -sig : sig;
+            p->sexp[at] = (int16_t)(sig ? s.exp : 0);
+        }
     }
     return 0;
 }
 
-/* Value of an element times its scale as a double (for NaN/Inf outputs only,
- * where IEEE rules decide the result and finite parts cannot overflow). */
-static double elem_scaled_f64(const fp4_bs_matrix *X, int64_t r, int64_t k) {
-    int64_t e, sig;
-    int ex;
-    double se = 0, ss = 0;
-    int bs = k_kinds[X->kind].block;
-    double ev = elem_int(X, r, k, &e, &se) ? ldexp((double)e, k_kinds[X->kind].unit) : se;
-    double sv = scale_split(X, r, k / bs, &sig, &ex, &ss) ? ldexp((double)sig, ex) : ss;
-    return ev * sv;
-}
-
 /* ------------------------------------------------------------------------ */
-/* Driver                                                                    */
+/* Accumulation                                                              */
 /* ------------------------------------------------------------------------ */
 
-static int check_bs(const fp4_bs_matrix *A, const fp4_bs_matrix *B, const float *C, const void *D,
-                    const fp4_gemm_opts *o) {
-    if (!A || !B || !D || !o) return fp4_fail("gemm: null argument");
-    if ((unsigned)A->kind >= FP4_BS_COUNT || A->kind != B->kind)
-        return fp4_fail("gemm: A and B must be of the same block-scaled kind");
-    int bs = k_kinds[A->kind].block;
-    if (A->rows < 0 || B->rows < 0 || A->k <= 0 || A->k != B->k)
-        return fp4_fail("gemm: bad shapes A [%lld, %lld], B [%lld, %lld]", (long long)A->rows,
-                        (long long)A->k, (long long)B->rows, (long long)B->k);
-    if (A->k % bs)
-        return fp4_fail("gemm: K = %lld is not a multiple of the block size %d", (long long)A->k, bs);
-    if ((A->rows && (!A->codes || !A->scales)) || (B->rows && (!B->codes || !B->scales)))
-        return fp4_fail("gemm: null codes or scales");
-    if (A->kind == FP4_BS_FP8_BLOCK128 &&
-        ((A->scale_rows != 1 && A->scale_rows != 128) || (B->scale_rows != 1 && B->scale_rows != 128)))
-        return fp4_fail("gemm: FP8 block scales need scale_rows 1 (1x128) or 128 (128x128)");
-    if (o->acc != FP4_ACC_EXACT)
-        return fp4_fail("gemm: only the exact accumulation is implemented for this kind");
-    if (o->out != FP4_FMT_F32 && o->out != FP4_FMT_F16 && o->out != FP4_FMT_BF16)
-        return fp4_fail("gemm: output format must be f32, f16 or bf16");
-    if (o->beta != 0.0f && !C) return fp4_fail("gemm: beta != 0 but C is null");
-    if (A->kind == FP4_BS_NVFP4 && (fp4i_gemm_check_ue4m3(A->scales, A->rows, A->k, "A") ||
-                                    fp4i_gemm_check_ue4m3(B->scales, B->rows, B->k, "B")))
-        return -1;
-    return 0;
+typedef struct wplan {
+    int64_t blk;   /* common block length: both operands' scales are constant inside */
+    int64_t bA, bB; /* each operand's own block (K when unscaled) */
+    bool blocked;  /* integer block sums (both operands have a unit) */
+} wplan;
+
+static wplan plan_of(const fp4_tensor *A, const fp4_tensor *B, const wprep *pa, const wprep *pb) {
+    wplan w;
+    const int64_t K = A->cols;
+    w.bA = fp4_tensor_scaled(A) ? A->block : K;
+    w.bB = fp4_tensor_scaled(B) ? B->block : K;
+    int64_t lo = w.bA < w.bB ? w.bA : w.bB, hi = w.bA < w.bB ? w.bB : w.bA;
+    /* Chunks inside which both scales are constant: a divisor of the smaller
+     * block, at most 128 products so S * sigA * sigB stays below 2^127
+     * (F16: 2^80 per product; F32 scales come with <= 8-bit elements only). */
+    w.blk = lo;
+    while (w.blk > 64 && w.blk % 2 == 0) w.blk /= 2;
+    w.blocked = pa->unit && pb->unit && hi % lo == 0 && w.blk <= 128;
+    return w;
 }
 
-/* Exact accumulation of one output into w. */
-static void accumulate(const bsprep *a, const bsprep *b, int unit, int bs, int64_t m, int64_t n,
+/* Exact dot of rows m (of pa) and n (of pb) into w. */
+static void accumulate(const wprep *pa, const wprep *pb, const wplan *pl, int64_t m, int64_t n,
                        wide *w) {
     memset(w, 0, sizeof *w);
-    const int64_t *av = a->v + m * a->k, *bv = b->v + n * b->k;
-    for (int64_t g = 0; g < a->nb; g++) {
-        __int128 S = 0;
-        for (int i = 0; i < bs; i++) S += (__int128)av[g * bs + i] * bv[g * bs + i];
-        __int128 ss = (__int128)a->ssig[m * a->nb + g] * b->ssig[n * b->nb + g];
-        if (S == 0 || ss == 0) continue;
-        /* |S| < 2^75 (E5M2, 32 products < 2^64 each); |ss| < 2^48: the product
-         * can exceed 2^127 only for FP32-scaled E5M2, which no kind uses. */
-        wide_add(w, S * ss, 2 * unit + a->sexp[m * a->nb + g] + b->sexp[n * b->nb + g]);
+    const int64_t K = pa->k, *av = pa->v + m * K, *bv = pb->v + n * K;
+    const int64_t *sa = pa->ssig + m * pa->sc, *sb = pb->ssig + n * pb->sc;
+    const int16_t *ea = pa->sexp + m * pa->sc, *eb = pb->sexp + n * pb->sc;
+    if (pl->blocked) {
+        for (int64_t k0 = 0; k0 < K; k0 += pl->blk) {
+            __int128 S = 0;
+            for (int64_t k = k0; k < k0 + pl->blk && k < K; k++) S += (__int128)av[k] * bv[k];
+            int64_t ga = k0 / pl->bA, gb = k0 / pl->bB;
+            __int128 ss = (__int128)sa[ga] * sb[gb];
+            if (S == 0 || ss == 0) continue;
+            wide_add(w, S * ss, pa->unit + pb->unit + ea[ga] + eb[gb]);
+        }
+        return;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        int64_t ga = k / pl->bA, gb = k / pl->bB;
+        __int128 t = (__int128)av[k] * bv[k];
+        if (t == 0 || sa[ga] == 0 || sb[gb] == 0) continue;
+        t *= (__int128)sa[ga] * sb[gb];
+        int e = ea[ga] + eb[gb];
+        e += pa->unit ? pa->unit : pa->vexp[m * K + k];
+        e += pb->unit ? pb->unit : pb->vexp[n * K + k];
+        wide_add(w, t, e);
     }
 }
 
-static uint64_t finish_wide(wide *w, float gA, float gB, float Cv, const fp4_gemm_opts *o) {
-    mpz_t p, q;
-    mpz_init(p), mpz_init(q);
-    mpz_import(p, WIDE_LIMBS, -1, sizeof w->pos[0], 0, 0, w->pos);
-    mpz_import(q, WIDE_LIMBS, -1, sizeof w->neg[0], 0, 0, w->neg);
-    mpz_sub(p, p, q);
-    uint64_t code = fp4i_gemm_finish_z(p, WIDE_EXP, gA, gB, Cv, o);
-    mpz_clear(p), mpz_clear(q);
-    return code;
+/* Exact class of an output whose rows hold NaN or Inf: every product is
+ * NaN (a NaN factor, or 0 * Inf), +-Inf or finite; their sum by IEEE rules. */
+static fp4_value special_sum(const fp4_tensor *A, const fp4_tensor *B, int64_t m, int64_t n) {
+    bool nan = false, pinf = false, ninf = false;
+    for (int64_t k = 0; k < A->cols && !nan; k++) {
+        fp4_value a = fp4_tensor_block_value(A, m, k), b = fp4_tensor_block_value(B, n, k);
+        if (a.cls == FP4_CLASS_NAN || b.cls == FP4_CLASS_NAN) nan = true;
+        bool inf = a.cls == FP4_CLASS_INF || b.cls == FP4_CLASS_INF;
+        bool zero = a.cls == FP4_CLASS_ZERO || b.cls == FP4_CLASS_ZERO;
+        if (inf && zero) nan = true;
+        else if (inf && (a.sign ^ b.sign)) ninf = true;
+        else if (inf) pinf = true;
+    }
+    fp4_value v = {FP4_CLASS_NAN, 0, 0, 0};
+    if (!nan && !(pinf && ninf)) v.cls = FP4_CLASS_INF, v.sign = ninf;
+    return v;
 }
 
-int fp4_gemm_block_scaled(const fp4_bs_matrix *A, const fp4_bs_matrix *B, const float *C,
-                          void *D, const fp4_gemm_opts *o) {
-    if (check_bs(A, B, C, D, o)) return -1;
-    bsprep pa, pb;
-    if (bsprep_make(&pa, A)) return -1;
-    if (bsprep_make(&pb, B)) {
-        bsprep_free(&pa);
+static void mpz_of_wide(mpz_t z, const wide *w) {
+    mpz_t q;
+    mpz_init(q);
+    mpz_import(z, WIDE_LIMBS, -1, sizeof w->pos[0], 0, 0, w->pos);
+    mpz_import(q, WIDE_LIMBS, -1, sizeof w->neg[0], 0, 0, w->neg);
+    mpz_sub(z, z, q);
+    mpz_clear(q);
+}
+
+int fp4i_gemm_wide(const fp4_gemm_call *c, const fp4_tensor *A, const fp4_tensor *B) {
+    int64_t m0, m1, n0, n1;
+    fp4_gemm_call_window(c, &m0, &m1, &n0, &n1);
+    wprep pa, pb;
+    if (wprep_make(&pa, A, m0, m1)) return -1;
+    if (wprep_make(&pb, B, n0, n1)) {
+        wprep_free(&pa);
         return -1;
     }
-    const int unit = k_kinds[A->kind].unit, bs = k_kinds[A->kind].block;
-    const int64_t M = A->rows, N = B->rows;
-#pragma omp parallel for schedule(dynamic, 16)
-    for (int64_t t = 0; t < M * N; t++) {
-        int64_t m = t / N, n = t % N;
-        float Cv = C ? C[t] : 0.0f;
-        uint64_t code;
-        if (pa.special[m] || pb.special[n]) {
-            double acc = 0; /* NaN/Inf decide the result; IEEE double order is fine */
-            for (int64_t k = 0; k < A->k; k++)
-                acc += elem_scaled_f64(A, m, k) * elem_scaled_f64(B, n, k);
-            if (isfinite(acc)) { /* e.g. Inf scale on zero elements: Inf*0 = NaN */
-                acc = NAN;
+    const wplan pl = plan_of(A, B, &pa, &pb);
+    const int64_t N = B->rows, mm = m1 - m0, nn = n1 - n0;
+#pragma omp parallel
+    {
+        mpz_t z;
+        mpz_init(z);
+        wide w;
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t t = 0; t < mm * nn; t++) {
+            int64_t m = t / nn, n = t % nn, gm = m0 + m, gn = n0 + n;
+            float cv = c->C ? c->C[gm * N + gn] : 0.0f;
+            uint64_t code;
+            if (pa.special[m] || pb.special[n]) {
+                fp4_value s = special_sum(A, B, gm, gn);
+                code = fp4i_gemm_finish(c, z, 0, &s, cv);
+            } else {
+                accumulate(&pa, &pb, &pl, m, n, &w);
+                mpz_of_wide(z, &w);
+                code = fp4i_gemm_finish(c, z, WIDE_EXP, NULL, cv);
             }
-            code = fp4i_gemm_finish_special(acc, A->global_scale, B->global_scale, Cv, o);
-        } else {
-            wide w;
-            accumulate(&pa, &pb, unit, bs, m, n, &w);
-            code = finish_wide(&w, A->global_scale, B->global_scale, Cv, o);
+            fp4_gemm_store(c->D, c->out, gm * N + gn, code);
         }
-        fp4i_gemm_store(D, o->out, t, code);
+        mpz_clear(z);
     }
-    bsprep_free(&pa);
-    bsprep_free(&pb);
+    wprep_free(&pa);
+    wprep_free(&pb);
     return 0;
 }

@@ -235,16 +235,16 @@ static float *load_input(fp4_format in_fmt, const void *x, int64_t n, bool *has_
 static void pack_codes(uint8_t *dst, const uint8_t *codes, int64_t n) { e2m1_pack(dst, codes, n); }
 
 static int finish_layout(fp4_qtensor *q, const fp4_qopts *o, uint8_t *lin) {
-    q->layout = o->layout;
+    q->t.layout = o->layout;
     if (o->layout == FP4_SCALE_LINEAR) {
         q->scales = lin;
-        q->scales_bytes = (size_t)(q->rows * q->scale_cols);
+        q->scales_bytes = (size_t)(q->t.rows * fp4_tensor_scale_cols(&q->t));
         return 0;
     }
-    q->scales_bytes = fp4_swizzled_bytes(q->rows, q->scale_cols);
+    q->scales_bytes = fp4_swizzled_bytes(q->t.rows, fp4_tensor_scale_cols(&q->t));
     q->scales = malloc(q->scales_bytes);
     if (!q->scales) return fp4_fail("fp4_quantize: out of memory");
-    fp4_scales_to_swizzled(q->scales, lin, q->rows, q->scale_cols);
+    fp4_scales_to_swizzled(q->scales, lin, q->t.rows, fp4_tensor_scale_cols(&q->t));
     free(lin);
     return 0;
 }
@@ -252,15 +252,15 @@ static int finish_layout(fp4_qtensor *q, const fp4_qopts *o, uint8_t *lin) {
 static int run_recipe(const fp4_qrecipe *r, fp4_format in_fmt, float *xf, bool has_nan,
                       const fp4_qopts *o, fp4_qtensor *q, uint8_t *codes, uint8_t *lin) {
     if (r->global == FP4_QGLOBAL_NONE) {
-        q->amax = fp4q_tensor_amax(xf, q->rows * q->cols, true);
+        q->amax = fp4q_tensor_amax(xf, q->t.rows * q->t.cols, true);
         q->global_encode = q->global_decode = q->global_stored = 1.0f;
-        return fp4q_mx_run(r, xf, q->rows, q->cols, codes, lin);
+        return fp4q_mx_run(r, xf, q->t.rows, q->t.cols, codes, lin);
     }
     if (o->rht) {
-        fp4q_te_rht(xf, q->rows, q->cols, o->rht_signs);
-        for (int64_t i = 0; i < q->rows * q->cols; i++) has_nan |= isnan(xf[i]) != 0;
+        fp4q_te_rht(xf, q->t.rows, q->t.cols, o->rht_signs);
+        for (int64_t i = 0; i < q->t.rows * q->t.cols; i++) has_nan |= isnan(xf[i]) != 0;
     }
-    return fp4q_nvfp4_run(r, in_fmt, xf, q->rows, q->cols, o, has_nan, q, codes, lin);
+    return fp4q_nvfp4_run(r, in_fmt, xf, q->t.rows, q->t.cols, o, has_nan, q, codes, lin);
 }
 
 int fp4_quantize(const fp4_qrecipe *r, fp4_format in_fmt, const void *x, int64_t rows,
@@ -271,20 +271,19 @@ int fp4_quantize(const fp4_qrecipe *r, fp4_format in_fmt, const void *x, int64_t
     if (check_opts(r, in_fmt, o) != 0) return -1;
 
     memset(out, 0, sizeof *out);
-    fp4_qtensor q = {0};
+    fp4_qtensor q;
+    memset(&q, 0, sizeof q);
     q.recipe = r;
-    q.rows = rows;
-    q.cols = cols;
-    q.block = r->block;
-    q.elem = r->elem;
-    q.scale_fmt = r->scale;
-    q.scale_cols = cols / r->block;
+    q.t = fp4_tensor_plain(r->elem, rows, cols, NULL);
+    q.t.packed = r->elem == FP4_FMT_E2M1;
+    q.t.block = r->block;
+    q.t.scale_fmt = r->scale;
     int64_t n = rows * cols;
 
     bool has_nan = false;
     float *xf = load_input(in_fmt, x, n, &has_nan);
     uint8_t *codes = malloc((size_t)n);
-    uint8_t *lin = malloc((size_t)(rows * q.scale_cols));
+    uint8_t *lin = malloc((size_t)(rows * fp4_tensor_scale_cols(&q.t)));
     if (!xf || !codes || !lin) {
         free(xf), free(codes), free(lin);
         return fp4_fail("fp4_quantize: out of memory");
@@ -312,6 +311,9 @@ int fp4_quantize(const fp4_qrecipe *r, fp4_format in_fmt, const void *x, int64_t
         free(q.codes), free(lin);
         return -1;
     }
+    q.t.codes = q.codes;
+    q.t.scales = q.scales;
+    q.t.global_scale = r->global == FP4_QGLOBAL_NONE ? 1.0f : q.global_decode;
     *out = q;
     return 0;
 }
@@ -335,16 +337,16 @@ void fp4_qtensor_free(fp4_qtensor *q) {
 /* ------------------------------------------------------------------------ */
 
 uint8_t fp4_qtensor_code(const fp4_qtensor *q, int64_t r, int64_t c) {
-    int64_t i = r * q->cols + c;
-    if (q->elem != FP4_FMT_E2M1) return q->codes[i];
+    int64_t i = r * q->t.cols + c;
+    if (q->t.elem != FP4_FMT_E2M1) return q->codes[i];
     uint8_t b = q->codes[i / 2];
     return (i & 1) ? e2m1x2_odd(b) : e2m1x2_even(b);
 }
 
 uint8_t fp4_qtensor_scale(const fp4_qtensor *q, int64_t r, int64_t c) {
-    int64_t g = c / q->block;
-    if (q->layout == FP4_SCALE_SWIZZLED) return q->scales[fp4_swizzled_offset(r, g, q->scale_cols)];
-    return q->scales[r * q->scale_cols + g];
+    int64_t g = c / q->t.block;
+    if (q->t.layout == FP4_SCALE_SWIZZLED) return q->scales[fp4_swizzled_offset(r, g, fp4_tensor_scale_cols(&q->t))];
+    return q->scales[r * fp4_tensor_scale_cols(&q->t) + g];
 }
 
 /* Exact product of two values with IEEE rules for the specials. */
@@ -366,11 +368,11 @@ static fp4_value value_mul(fp4_value a, fp4_value b) {
 /* Scale bytes of float8_e4m3fn producers decode as E4M3 (torch can store
  * 0xFF for a negative NaN); UE8M0 as is. */
 static fp4_value scale_value(const fp4_qtensor *q, uint8_t s) {
-    return fp4_decode(q->scale_fmt == FP4_FMT_UE8M0 ? FP4_FMT_UE8M0 : FP4_FMT_E4M3, s);
+    return fp4_decode(q->t.scale_fmt == FP4_FMT_UE8M0 ? FP4_FMT_UE8M0 : FP4_FMT_E4M3, s);
 }
 
 fp4_value fp4_qtensor_block_value(const fp4_qtensor *q, int64_t r, int64_t c) {
-    fp4_value e = fp4_decode(q->elem, fp4_qtensor_code(q, r, c));
+    fp4_value e = fp4_decode(q->t.elem, fp4_qtensor_code(q, r, c));
     return value_mul(e, scale_value(q, fp4_qtensor_scale(q, r, c)));
 }
 
@@ -382,10 +384,10 @@ fp4_value fp4_qtensor_value(const fp4_qtensor *q, int64_t r, int64_t c) {
 
 int fp4_qtensor_dequantize(const fp4_qtensor *q, double *dst) {
     if (!q || !dst || !q->codes || !q->scales) return fp4_fail("fp4_qtensor_dequantize: null argument");
-    for (int64_t r = 0; r < q->rows; r++)
-        for (int64_t c = 0; c < q->cols; c++) {
+    for (int64_t r = 0; r < q->t.rows; r++)
+        for (int64_t c = 0; c < q->t.cols; c++) {
             fp4_value v = fp4_qtensor_value(q, r, c);
-            dst[r * q->cols + c] = fp4_value_to_f64(&v);
+            dst[r * q->t.cols + c] = fp4_value_to_f64(&v);
         }
     return 0;
 }

@@ -1,6 +1,6 @@
 # tests/cli_quant.cmake - `fp4sim quantize` and `fp4sim gemm` (cli/cmd_quantize.c,
 # cli/cmd_gemm.c), run as the real binary and checked against fp4_quantize and
-# fp4_gemm_nvfp4 called directly (tests/test_cli_quant.c). Bad arguments use
+# fp4_gemm_exact and the emu engines called directly (tests/test_cli_quant.c). Bad arguments use
 # fp4_cli_test's usage mode from tests/cli.cmake.
 if(NOT TARGET fp4sim)
   return()
@@ -11,7 +11,7 @@ file(MAKE_DIRECTORY ${FP4_QCLI_DIR})
 
 add_executable(test_cli_quant test_cli_quant.c)
 target_include_directories(test_cli_quant PRIVATE ${CJSON_INCLUDE})
-target_link_libraries(test_cli_quant PRIVATE fp4ref fp4testutil OpenSSL::Crypto ${CJSON_LIB} m)
+target_link_libraries(test_cli_quant PRIVATE fp4ref fp4emu fp4testutil OpenSSL::Crypto ${CJSON_LIB} m)
 add_dependencies(test_cli_quant fp4sim)
 
 add_test(NAME cli_quant_inputs COMMAND test_cli_quant write ${FP4_QCLI_DIR})
@@ -34,7 +34,7 @@ if(COMMAND fp4_cli_test)
   set(qbad_gemm_one_file gemm --a ${qbad})
   set(qbad_gemm_dtype gemm --a ${qbad} --b ${qbad})
   set(qbad_gemm_no_tensor gemm --a ${qin} --b ${qin})
-  set(qbad_gemm_prefix gemm --a ${qin} --a-tensor w_f32 --b ${qin} --b-tensor w_f32)
+  set(qbad_gemm_prefix gemm --a ${qin} --a-tensor ints --b ${qin} --b-tensor ints)
   set(qbad_gemm_beta_no_c gemm --a ${qbad} --b ${qbad} --beta 1)
   set(qbad_gemm_alpha gemm --alpha x)
   set(qbad_quant_recipe quantize ${qin} --recipe bogus)

@@ -10,7 +10,7 @@ endforeach()
 # Synthetic weights on demand; precision policies / quantized GEMM backend
 # (checked against MPFR).
 fp4_add_test(test_model_synth test_model_synth.c "unit" fp4model OpenMP::OpenMP_C)
-fp4_add_test(test_model_policy test_model_policy.c "unit" fp4model PkgConfig::MPFR PkgConfig::GMP)
+fp4_add_test(test_model_policy test_model_policy.c "unit" fp4model fp4emu PkgConfig::MPFR PkgConfig::GMP)
 # Quantized checkpoints (ModelOpt / compressed-tensors NVFP4, FP8 blocks),
 # quantization configs and loader errors; writes its own tiny model.
 fp4_add_test(test_model_quant_ckpt test_model_quant_ckpt.c "unit" fp4model)

@@ -1,5 +1,5 @@
 /* test_cli_quant.c - `fp4sim quantize` and `fp4sim gemm` checked against the
- * library calls they wrap (fp4_quantize, fp4_gemm_nvfp4), by running the real
+ * library calls they wrap (fp4_quantize, fp4_gemm_exact, the emu engines), by running the real
  * binary. Usage:
  *   test_cli_quant write DIR          deterministic inputs DIR/qin.safetensors
  *                                     (good) and DIR/qbad.safetensors (bad)
@@ -7,6 +7,7 @@
  *   test_cli_quant gemm FP4SIM DIR    gemm: generated and file inputs */
 #include "fp4io.h"
 #include "fp4quant.h"
+#include "fp4emu.h"
 #include "fp4ref.h"
 
 #include <Random123/philox.h>
@@ -183,8 +184,8 @@ static void check_compare(const cJSON *t, int which) {
     quant_direct("modelopt", which, FP4_SCALE_LINEAR, &a);
     quant_direct("vllm-fast", which, FP4_SCALE_LINEAR, &b);
     int64_t sd = 0, cd = 0;
-    for (int64_t r = 0; r < a.rows; r++)
-        for (int64_t cc = 0; cc < a.cols; cc++) {
+    for (int64_t r = 0; r < a.t.rows; r++)
+        for (int64_t cc = 0; cc < a.t.cols; cc++) {
             if (cc % 16 == 0) sd += fp4_qtensor_scale(&a, r, cc) != fp4_qtensor_scale(&b, r, cc);
             cd += fp4_qtensor_code(&a, r, cc) != fp4_qtensor_code(&b, r, cc);
         }
@@ -192,8 +193,8 @@ static void check_compare(const cJSON *t, int which) {
           (long long)sd);
     CHECK(jnum(c, "code_diff") == (double)cd, "code_diff %g vs %lld", jnum(c, "code_diff"),
           (long long)cd);
-    CHECK(jnum(c, "blocks") == (double)(a.rows * a.cols / 16), "blocks");
-    CHECK(fabs(jnum(c, "code_diff_ppm") - 1e6 * (double)cd / (double)(a.rows * a.cols)) < 1e-6,
+    CHECK(jnum(c, "blocks") == (double)(a.t.rows * a.t.cols / 16), "blocks");
+    CHECK(fabs(jnum(c, "code_diff_ppm") - 1e6 * (double)cd / (double)(a.t.rows * a.t.cols)) < 1e-6,
           "ppm");
     const cJSON *first = cJSON_GetObjectItemCaseSensitive(c, "first");
     int nf = cJSON_GetArraySize(first);
@@ -226,18 +227,18 @@ static void check_out(const char *file, fp4_scale_layout layout) {
         quant_direct("modelopt", w, layout, &q);
         char n[64];
         const fp4_st_tensor *t = fp4_st_find(f, names[w]);
-        int64_t shape[2] = {q.rows, q.cols / 2};
+        int64_t shape[2] = {q.t.rows, q.t.cols / 2};
         REQUIRE(t && fp4_st_expect(t, file, FP4_ST_U8, 2, shape) == FP4_ST_OK, "%s",
                 fp4_last_error());
         CHECK(memcmp(t->data, q.codes, q.codes_bytes) == 0, "codes of %s", names[w]);
         snprintf(n, sizeof n, "%s_scale", names[w]);
         t = fp4_st_find(f, n);
         if (layout == FP4_SCALE_LINEAR) {
-            int64_t ss[2] = {q.rows, q.cols / 16};
+            int64_t ss[2] = {q.t.rows, q.t.cols / 16};
             REQUIRE(t && fp4_st_expect(t, file, FP4_ST_F8_E4M3, 2, ss) == FP4_ST_OK, "%s",
                     fp4_last_error());
         } else {
-            int64_t ss[2] = {(q.rows + 127) / 128 * 128, (q.cols / 16 + 3) / 4 * 4};
+            int64_t ss[2] = {(q.t.rows + 127) / 128 * 128, (q.t.cols / 16 + 3) / 4 * 4};
             REQUIRE(t && fp4_st_expect(t, file, FP4_ST_U8, 2, ss) == FP4_ST_OK, "%s",
                     fp4_last_error());
         }
@@ -276,8 +277,8 @@ static void cmd_quant(void) {
         quant_direct("modelopt", which, FP4_SCALE_LINEAR, &q);
         CHECK(jnum(r0, "global_decode") == q.global_decode, "global_decode");
         int64_t zero = 0, sat = 0;
-        for (int64_t r = 0; r < q.rows; r++)
-            for (int64_t c = 0; c < q.cols; c++) {
+        for (int64_t r = 0; r < q.t.rows; r++)
+            for (int64_t c = 0; c < q.t.cols; c++) {
                 if (c % 16 == 0) zero += fp4_qtensor_scale(&q, r, c) == 0;
                 sat += (fp4_qtensor_code(&q, r, c) & 7) == 7;
             }
@@ -338,7 +339,7 @@ static void check_d_file(const char *file, const void *want, fp4_st_dtype dt, in
     const fp4_st_tensor *t = fp4_st_find(f, "D");
     int64_t shape[2] = {m, n};
     REQUIRE(t && fp4_st_expect(t, file, dt, 2, shape) == FP4_ST_OK, "%s", fp4_last_error());
-    CHECK(memcmp(t->data, want, bytes) == 0, "D in %s differs from fp4_gemm_nvfp4", file);
+    CHECK(memcmp(t->data, want, bytes) == 0, "D in %s differs from the library's GEMM", file);
     fp4_st_close(f);
 }
 
@@ -348,10 +349,10 @@ static void cmd_gemm(void) {
     static uint8_t ac[M * K / 2], as[M * K / 16], bc[N * K / 2], bs[N * K / 16];
     gen(seed, 0, M, K, ac, as);
     gen(seed, 2, N, K, bc, bs);
-    fp4_nvfp4_matrix A = {M, K, ac, as, 1.0f}, B = {N, K, bc, bs, 1.0f};
+    fp4_tensor A = fp4_tensor_nvfp4(M, K, ac, as, 1.0f), B = fp4_tensor_nvfp4(N, K, bc, bs, 1.0f);
     static uint32_t d[M * N];
-    fp4_gemm_opts o = fp4_gemm_opts_default();
-    REQUIRE(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) == 0, "%s", fp4_last_error());
+    fp4_gemm_call o = fp4_gemm_call_make(&A, &B, d);
+    REQUIRE(fp4_gemm_exact(&o) == 0, "%s", fp4_last_error());
     char want[65];
     sha_hex(d, sizeof d, want);
 
@@ -373,13 +374,15 @@ static void cmd_gemm(void) {
     cJSON_Delete(js[0]);
     cJSON_Delete(js[1]);
 
-    /* Non-default modes: bf16 out, f32 epilogue, seq-f32, alpha. */
-    o.acc = FP4_ACC_SEQ_F32;
+    /* Non-default modes: bf16 out, f32 epilogue, seq-f32 (the emu preset
+     * cutlass-host-f32), alpha. */
+    static uint16_t d16[M * N];
     o.epi = FP4_EPI_F32;
     o.out = FP4_FMT_BF16;
     o.alpha = 0.5f;
-    static uint16_t d16[M * N];
-    REQUIRE(fp4_gemm_nvfp4(&A, &B, NULL, d16, &o) == 0, "%s", fp4_last_error());
+    o.D = d16;
+    fp4emu_gemm_opts eo = fp4emu_gemm_opts_default(&fp4emu_preset_get("cutlass-host-f32")->model);
+    REQUIRE(fp4emu_gemm(&eo, &o) == 0, "%s", fp4_last_error());
     snprintf(args, sizeof args,
              "gemm --m %d --n %d --k %d --seed %llu --acc seq-f32 --epilogue f32 --out-format "
              "bf16 --alpha 0.5 --out '%s'",
@@ -394,10 +397,9 @@ static void cmd_gemm(void) {
     REQUIRE(run(NULL, "%s", args) == 0, "quantize --out");
     fp4_qtensor q;
     quant_direct("modelopt", 0, FP4_SCALE_LINEAR, &q);
-    fp4_nvfp4_matrix Q = {q.rows, q.cols, q.codes, q.scales, q.global_decode};
     static uint32_t dq[R1 * R1];
-    o = fp4_gemm_opts_default();
-    REQUIRE(fp4_gemm_nvfp4(&Q, &Q, NULL, dq, &o) == 0, "%s", fp4_last_error());
+    o = fp4_gemm_call_make(&q.t, &q.t, dq);
+    REQUIRE(fp4_gemm_exact(&o) == 0, "%s", fp4_last_error());
     snprintf(args, sizeof args,
              "gemm --a '%s' --a-tensor w_f32 --b '%s' --b-tensor w_f32 --json --out '%s'",
              path_in("qg.safetensors"), path_in("qg.safetensors"), path_in("dq.safetensors"));

@@ -7,7 +7,7 @@
  *    emu/. BF16 operands over their whole exponent range exercise the GMP
  *    path (windows wider than 126 bits).
  *  - NVFP4: the GEMM driver with the whole K as one block equals the exact
- *    oracle fp4_gemm_nvfp4 (FP4_ACC_EXACT with the same FP32 epilogue
+ *    oracle fp4_gemm_exact (with the same FP32 epilogue
  *    order), for per-product and chunk scaling, F16 unpacking and
  *    normalized product exponents (all exact when nothing is truncated).
  * An exact zero sum is +0 in the model (Khattak-Mikaitis), so a zero MPFR
@@ -128,7 +128,7 @@ static void test_vs_mpfr(void) {
 
 typedef struct nmat {
     uint8_t *codes, *scales;
-    fp4_nvfp4_matrix m;
+    fp4_tensor m;
 } nmat;
 
 static nmat nmat_make(int64_t rows, int64_t k, uint32_t stream, float g) {
@@ -136,7 +136,7 @@ static nmat nmat_make(int64_t rows, int64_t k, uint32_t stream, float g) {
     for (int64_t i = 0; i < rows * k / 2; i++) x.codes[i] = (uint8_t)fp4t_rand32(fp4t_seed(), stream, i);
     for (int64_t i = 0; i < rows * k / 16; i++)
         x.scales[i] = (uint8_t)(fp4t_rand32(fp4t_seed(), stream + 1, i) % 0x7F); /* finite */
-    x.m = (fp4_nvfp4_matrix){rows, k, x.codes, x.scales, g};
+    x.m = fp4_tensor_nvfp4(rows, k, x.codes, x.scales, g);
     return x;
 }
 
@@ -146,17 +146,18 @@ static void check_nvfp4(const char *variant, int64_t M, int64_t N, int64_t K, ui
     for (int64_t i = 0; i < M * N; i++)
         C[i] = ldexpf((float)(int32_t)fp4t_rand32(fp4t_seed(), stream + 4, i), -24);
     uint32_t *want = malloc((size_t)(M * N) * 4), *got = malloc((size_t)(M * N) * 4);
-    fp4_gemm_opts ro = fp4_gemm_opts_default();
-    ro.epi = FP4_EPI_F32;
+    fp4_gemm_call ro = fp4_gemm_call_make(&A.m, &B.m, want);
+    ro.C = C, ro.epi = FP4_EPI_F32;
     ro.alpha = 1.25f, ro.beta = -0.75f;
-    fp4t_check(fp4_gemm_nvfp4(&A.m, &B.m, C, want, &ro) == 0, "oracle: %s", fp4_last_error());
+    fp4t_check(fp4_gemm_exact(&ro) == 0, "oracle: %s", fp4_last_error());
     char spec[160];
     snprintf(spec, sizeof spec, "sm100-mxf4nvf4-cand-a:k=%lld,block=%lld,F=exact,minexp=none,"
              "out=rne23,ovf=ieee,%s", (long long)K, (long long)K, variant);
     fp4emu_model m = et_model(spec);
     fp4emu_gemm_opts eo = fp4emu_gemm_opts_default(&m);
-    eo.alpha = ro.alpha, eo.beta = ro.beta;
-    fp4t_check(fp4emu_gemm_nvfp4(&eo, &A.m, &B.m, C, got) == 0, "emu: %s", fp4_last_error());
+    fp4_gemm_call ec = ro;
+    ec.D = got;
+    fp4t_check(fp4emu_gemm(&eo, &ec) == 0, "emu: %s", fp4_last_error());
     int64_t bad = 0;
     for (int64_t i = 0; i < M * N; i++) bad += got[i] != want[i];
     fp4t_check(bad == 0, "nvfp4 %s K=%lld: %lld of %lld outputs differ (first 0x%08X vs 0x%08X)",

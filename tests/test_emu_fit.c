@@ -165,7 +165,12 @@ static void test_bad_data(void) {
 
 int main(void) {
     fp4t_begin("test_emu_fit");
-    for (int i = 0; i < fp4emu_preset_count(); i++) test_recover(fp4emu_preset_at(i), 100 + 10 * (uint32_t)i);
+    /* Every hardware preset (measured, published, candidate); the software
+     * references (CUTLASS host loop, FP16 blocks) are not instructions to
+     * fingerprint. */
+    for (int i = 0; i < fp4emu_preset_count(); i++)
+        if (fp4emu_preset_at(i)->status != FP4EMU_REFERENCE)
+            test_recover(fp4emu_preset_at(i), 100 + 10 * (uint32_t)i);
     test_noisy();
     test_bad_data();
     return fp4t_end();

@@ -1,6 +1,7 @@
 /* test_gemm.c - the exact NVFP4 GEMM oracle against MPFR, bit for bit, plus
- * the non-exact reference modes against straightforward re-implementations,
- * hand-derived cases, special scales, bad arguments and thread-count
+ * the old non-exact reference modes (now the emu presets cutlass-host-f32
+ * and f16-blocks) against straightforward re-implementations, hand-derived
+ * cases, special scales, bad arguments, output windows and thread-count
  * independence.
  *
  * MPFR side: each output is sum_k (a_k*sa)(b_k*sb) computed with mpfr_sum at
@@ -8,6 +9,7 @@
  * to beta*C exactly, then rounded once to the output format with the
  * format's exponent range and subnormals (mpfr_check_range +
  * mpfr_subnormalize) - no code shared with ref/gemm.c. */
+#include "fp4emu.h"
 #include "fp4ref.h"
 #include "testutil.h"
 
@@ -21,7 +23,7 @@ static const double k_e2m1[16] = {0, .5, 1, 1.5, 2, 3, 4, 6, -0.0, -.5, -1, -1.5
 typedef struct mat {
     int64_t rows, k;
     uint8_t *codes, *scales;
-    fp4_nvfp4_matrix m;
+    fp4_tensor m;
 } mat;
 
 static double ue4m3_value(uint8_t b) { return fp4_to_f64(FP4_FMT_UE4M3, b); }
@@ -39,7 +41,7 @@ static mat mat_make(int64_t rows, int64_t k, uint32_t stream, int scale_kind, fl
         if ((r >> 8) % 16 == 1) b = (uint8_t)((r >> 16) % 8); /* zero / subnormal */
         x.scales[i] = scale_kind == 1 ? 0x38 : b;
     }
-    x.m = (fp4_nvfp4_matrix){rows, k, x.codes, x.scales, g};
+    x.m = fp4_tensor_nvfp4(rows, k, x.codes, x.scales, g);
     return x;
 }
 
@@ -85,7 +87,7 @@ static mpfr_rnd_t to_mpfr_rnd(fp4_round r) {
 
 /* Exact expected output code for (m, n) via MPFR. */
 static uint64_t mpfr_output(const mat *A, const mat *B, const float *C, int64_t m, int64_t n,
-                            const fp4_gemm_opts *o) {
+                            const fp4_gemm_call *o) {
     int64_t K = A->k;
     mpfr_t *terms = malloc((size_t)K * sizeof *terms);
     mpfr_ptr *ptrs = malloc((size_t)K * sizeof *ptrs);
@@ -128,9 +130,9 @@ static void check_exact_shape(int64_t M, int64_t N, int64_t K, fp4_format out, f
     for (int64_t i = 0; i < M * N; i++)
         C[i] = ldexpf((float)(int32_t)fp4t_rand32(fp4t_seed(), stream + 2, i), -20);
     void *D = malloc((size_t)(M * N + 1) * 4);
-    fp4_gemm_opts o = fp4_gemm_opts_default();
-    o.out = out, o.out_round = rnd, o.alpha = alpha, o.beta = beta;
-    int rc = fp4_gemm_nvfp4(&A.m, &B.m, C, D, &o);
+    fp4_gemm_call o = fp4_gemm_call_make(&A.m, &B.m, D);
+    o.C = C, o.out = out, o.out_round = rnd, o.alpha = alpha, o.beta = beta;
+    int rc = fp4_gemm_exact(&o);
     fp4t_check(rc == 0, "gemm failed: %s", fp4_last_error());
     int64_t total = M * N, step = samples && samples < total ? total / samples : 1;
     for (int64_t i = 0; rc == 0 && i < total; i += step) {
@@ -169,22 +171,25 @@ static void test_hand_cases(void) {
     uint8_t ones[K / 2], sixes[K / 2], s1[K / 16], s448[K / 16];
     memset(ones, 0x22, sizeof ones), memset(sixes, 0x77, sizeof sixes);
     memset(s1, 0x38, sizeof s1), memset(s448, 0x7E, sizeof s448);
-    fp4_nvfp4_matrix A = {1, K, ones, s1, 1.0f}, B = {1, K, ones, s1, 1.0f};
+    fp4_tensor A = fp4_tensor_nvfp4(1, K, ones, s1, 1.0f), B = fp4_tensor_nvfp4(1, K, ones, s1, 1.0f);
     uint32_t d = 0;
-    fp4_gemm_opts o = fp4_gemm_opts_default();
-    fp4_gemm_nvfp4(&A, &B, NULL, &d, &o);
+    fp4_gemm_call o = fp4_gemm_call_make(&A, &B, &d);
+    fp4_gemm_exact(&o);
     fp4t_check(d == 0x42800000u, "ones: got 0x%08X want 64.0f", d);
-    fp4_nvfp4_matrix A6 = {1, 16, sixes, s448, 1.0f};
-    fp4_gemm_nvfp4(&A6, &A6, NULL, &d, &o);
+    fp4_tensor A6 = fp4_tensor_nvfp4(1, 16, sixes, s448, 1.0f);
+    o.A = o.B = &A6;
+    fp4_gemm_exact(&o);
     fp4t_check(d == 0x4CDC8000u, "max: got 0x%08X want 115605504.0f", d); /* 0x4CDC8000 = 1.15605504e8 */
     uint8_t snan[K / 16] = {0x38, 0x7F, 0x38, 0x38};
-    fp4_nvfp4_matrix An = {1, K, ones, snan, 1.0f};
-    fp4_gemm_nvfp4(&An, &B, NULL, &d, &o);
+    fp4_tensor An = fp4_tensor_nvfp4(1, K, ones, snan, 1.0f);
+    o.A = &An, o.B = &B;
+    fp4_gemm_exact(&o);
     fp4t_check((d & 0x7F800000u) == 0x7F800000u && (d & 0x7FFFFF), "NaN scale: got 0x%08X", d);
     /* Zero scales and zero codes give +0. */
     uint8_t z[K / 16] = {0, 0, 0, 0};
-    fp4_nvfp4_matrix Az = {1, K, ones, z, 1.0f};
-    fp4_gemm_nvfp4(&Az, &B, NULL, &d, &o);
+    fp4_tensor Az = fp4_tensor_nvfp4(1, K, ones, z, 1.0f);
+    o.A = &Az;
+    fp4_gemm_exact(&o);
     fp4t_check(d == 0, "zero scales: got 0x%08X", d);
 }
 
@@ -214,29 +219,36 @@ static void test_nan_scale_b(void) {
     memset(bc, 0x22, sizeof bc);
     memset(as, 0x38, sizeof as), memset(bs, 0x38, sizeof bs);
     bs[1 * (K / 16) + 2] = 0x7F;
-    fp4_nvfp4_matrix A = {M, K, ac, as, 1.0f}, B = {N, K, bc, bs, 1.0f};
+    fp4_tensor A = fp4_tensor_nvfp4(M, K, ac, as, 1.0f), B = fp4_tensor_nvfp4(N, K, bc, bs, 1.0f);
     const fp4_format outs[3] = {FP4_FMT_F32, FP4_FMT_F16, FP4_FMT_BF16};
     const uint32_t want64[3] = {0x42800000u, 0x5400u, 0x4280u}; /* 64 in f32, f16, bf16 */
-    for (int acc = 0; acc < FP4_ACC_COUNT; acc++)
+    /* The oracle, and the former non-exact modes of ref/ (now emu presets). */
+    const char *engines[3] = {"ref", "emu:cutlass-host-f32", "emu:f16-blocks"};
+    for (int e = 0; e < 3; e++)
         for (int epi = 0; epi < FP4_EPI_COUNT; epi++)
             for (int f = 0; f < 3; f++) {
                 uint32_t D[M * N];
-                fp4_gemm_opts o = fp4_gemm_opts_default();
-                o.acc = (fp4_acc_mode)acc, o.epi = (fp4_epilogue)epi, o.out = outs[f];
-                if (!fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, D, &o) == 0, "nan scale B: %s",
-                                fp4_last_error()))
+                fp4_engine *eng = NULL;
+                int rc = e == 0 ? fp4_engine_ref_open(&eng) : fp4emu_engine_open(engines[e] + 4, &eng);
+                fp4_gemm_call o = fp4_gemm_call_make(&A, &B, D);
+                o.epi = (fp4_epilogue)epi, o.out = outs[f];
+                if (!fp4t_check(rc == 0 && fp4_engine_gemm(eng, &o) == 0, "nan scale B %s: %s",
+                                engines[e], fp4_last_error())) {
+                    fp4_engine_close(eng);
                     continue;
+                }
+                fp4_engine_close(eng);
                 for (int m = 0; m < M; m++)
                     for (int n = 0; n < N; n++) {
                         uint32_t b = out_bits(outs[f], D, m * N + n);
                         if (n == 1)
                             fp4t_check(out_is_nan(outs[f], b),
-                                       "B NaN scale acc %d epi %d %s: D[%d][1] = 0x%X, want NaN",
-                                       acc, epi, fp4_format_get(outs[f])->name, m, b);
+                                       "B NaN scale %s epi %d %s: D[%d][1] = 0x%X, want NaN",
+                                       engines[e], epi, fp4_format_get(outs[f])->name, m, b);
                         else
                             fp4t_check(b == (m == 0 ? want64[f] : 0u),
-                                       "B NaN scale acc %d epi %d %s: D[%d][%d] = 0x%X", acc, epi,
-                                       fp4_format_get(outs[f])->name, m, n, b);
+                                       "B NaN scale %s epi %d %s: D[%d][%d] = 0x%X", engines[e],
+                                       epi, fp4_format_get(outs[f])->name, m, n, b);
                     }
             }
 }
@@ -255,34 +267,40 @@ static void test_flush_overflow(void) {
     memset(ac, 0x77, (size_t)(K / 2));                       /* +6.0 */
     memset(bc, 0x77, (size_t)(K / 2)), memset(bc + K / 2, 0xFF, (size_t)(K / 2)); /* +6, -6 */
     memset(as, 0x7E, (size_t)(K / 16)), memset(bs, 0x7E, (size_t)(N * K / 16)); /* 448 */
-    fp4_nvfp4_matrix A = {1, K, ac, as, 1.0f}, B = {N, K, bc, bs, 1.0f};
+    fp4_tensor A = fp4_tensor_nvfp4(1, K, ac, as, 1.0f), B = fp4_tensor_nvfp4(N, K, bc, bs, 1.0f);
     __int128 exact = (__int128)K * 36 * 448 * 448;
     fp4t_check(exact == (__int128)441 << 35, "K*36*448^2 = 441*2^35");
     float want = (float)(double)exact; /* 441 * 2^35: exact in float */
     uint32_t D[2], wbits = fp4t_f32_bits(want), nbits = fp4t_f32_bits(-want);
-    fp4_gemm_opts o = fp4_gemm_opts_default();
-    if (fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, D, &o) == 0, "flush: %s", fp4_last_error())) {
+    fp4_gemm_call o = fp4_gemm_call_make(&A, &B, D);
+    if (fp4t_check(fp4_gemm_exact(&o) == 0, "flush: %s", fp4_last_error())) {
         fp4t_check(D[0] == wbits, "K=2^21 all 6*448: got 0x%08X want 0x%08X (441*2^35)", D[0], wbits);
         fp4t_check(D[1] == nbits, "K=2^21 6*448 x -6*448: got 0x%08X want 0x%08X", D[1], nbits);
     }
     free(ac), free(bc), free(as), free(bs);
 }
 
-/* SEQ_F32 against a plain loop written from the value tables; F16_BLOCKS
- * (RNE) against _Float16 arithmetic on exact doubles. */
+/* The former ref/ modes, now emu presets behind the engine interface:
+ * cutlass-host-f32 (SEQ_F32) against a plain fmaf loop written from the value
+ * tables, f16-blocks (F16_BLOCKS, RNE) against _Float16 arithmetic on exact
+ * doubles, both in a permuted block order (what ref's k_order gave). */
 static void test_reference_modes(void) {
     int64_t M = 5, N = 7, K = 256, nb = K / 16;
     mat A = mat_make(M, K, 700, 0, 1.0f), B = mat_make(N, K, 701, 0, 1.0f);
-    int64_t order[16];
+    int64_t order[16], order_el[256];
     for (int64_t i = 0; i < nb; i++) order[i] = (i * 5) % nb; /* a permutation (5 coprime to 16) */
+    for (int64_t i = 0; i < K; i++) order_el[i] = order[i / 16] * 16 + i % 16; /* per element */
     uint32_t d32[35];
     uint16_t d16[35];
-    fp4_gemm_opts o = fp4_gemm_opts_default();
-    o.acc = FP4_ACC_SEQ_F32, o.epi = FP4_EPI_F32, o.k_order = order;
-    fp4t_check(fp4_gemm_nvfp4(&A.m, &B.m, NULL, d32, &o) == 0, "seq: %s", fp4_last_error());
-    fp4_gemm_opts o16 = o;
-    o16.acc = FP4_ACC_F16_BLOCKS, o16.out = FP4_FMT_F16;
-    fp4t_check(fp4_gemm_nvfp4(&A.m, &B.m, NULL, d16, &o16) == 0, "f16: %s", fp4_last_error());
+    fp4_gemm_call c = fp4_gemm_call_make(&A.m, &B.m, d32);
+    c.epi = FP4_EPI_F32;
+    fp4emu_gemm_opts o = fp4emu_gemm_opts_default(&fp4emu_preset_get("cutlass-host-f32")->model);
+    o.st.chain.k_order = order_el;
+    fp4t_check(fp4emu_gemm(&o, &c) == 0, "seq: %s", fp4_last_error());
+    fp4emu_gemm_opts o16 = fp4emu_gemm_opts_default(&fp4emu_preset_get("f16-blocks")->model);
+    o16.st.chain.k_order = order;
+    c.out = FP4_FMT_F16, c.D = d16;
+    fp4t_check(fp4emu_gemm(&o16, &c) == 0, "f16: %s", fp4_last_error());
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             float acc = 0.0f;
@@ -311,41 +329,61 @@ static void test_reference_modes(void) {
 
 static void test_bad_args(void) {
     uint8_t codes[64] = {0}, sc[8] = {0};
-    fp4_nvfp4_matrix A = {2, 24, codes, sc, 1.0f}, B = {2, 24, codes, sc, 1.0f};
+    fp4_tensor A = fp4_tensor_nvfp4(2, 24, codes, sc, 1.0f), B = fp4_tensor_nvfp4(2, 24, codes, sc, 1.0f);
     uint32_t d[4];
-    fp4_gemm_opts o = fp4_gemm_opts_default();
-    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0 && strstr(fp4_last_error(), "multiple of 16"),
+    fp4_gemm_call o = fp4_gemm_call_make(&A, &B, d);
+    fp4t_check(fp4_gemm_exact(&o) != 0 && strstr(fp4_last_error(), "multiple of the block size 16"),
                "K=24 accepted (%s)", fp4_last_error());
-    A.k = 32, B.k = 48;
-    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0 && strstr(fp4_last_error(), "mismatch"),
-               "K mismatch accepted");
-    B.k = 32;
+    A.cols = 32, B.cols = 48;
+    fp4t_check(fp4_gemm_exact(&o) != 0 && strstr(fp4_last_error(), "mismatch"), "K mismatch accepted");
+    B.cols = 32;
     sc[1] = 0x80;
-    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0 && strstr(fp4_last_error(), "bit 7"),
-               "scale 0x80 accepted");
+    fp4t_check(fp4_gemm_exact(&o) != 0 && strstr(fp4_last_error(), "bit 7"), "scale 0x80 accepted");
     sc[1] = 0;
-    int64_t bad_order[2] = {0, 0};
-    o.k_order = bad_order;
-    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0, "bad k_order accepted");
-    o.k_order = NULL;
     o.beta = 1.0f;
-    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0, "beta without C accepted");
+    fp4t_check(fp4_gemm_exact(&o) != 0, "beta without C accepted");
     o.beta = 0.0f;
-    fp4t_check(fp4_gemm_nvfp4(&A, NULL, NULL, d, &o) != 0, "null B accepted");
+    o.B = NULL;
+    fp4t_check(fp4_gemm_exact(&o) != 0, "null B accepted");
+    o.B = &B;
     o.out = FP4_FMT_E4M3;
-    fp4t_check(fp4_gemm_nvfp4(&A, &B, NULL, d, &o) != 0, "e4m3 output accepted");
+    fp4t_check(fp4_gemm_exact(&o) != 0, "e4m3 output accepted");
+    o.out = FP4_FMT_F32;
+    o.out_round = FP4_RS;
+    fp4t_check(fp4_gemm_exact(&o) != 0 && strstr(fp4_last_error(), "stochastic"), "rs output accepted");
+    o.out_round = FP4_RNE;
+    o.m0 = 1, o.m1 = 3;
+    fp4t_check(fp4_gemm_exact(&o) != 0 && strstr(fp4_last_error(), "window"), "window past M accepted");
 }
 
-static void test_threads(void) {
+/* Thread count and output windows change no bit: every window of a split
+ * equals the same outputs of the whole call, and cells outside a window are
+ * left untouched. */
+static void test_threads_and_windows(void) {
     int64_t M = 37, N = 70, K = 512;
     mat A = mat_make(M, K, 900, 0, 0.5f), B = mat_make(N, K, 901, 0, 3.0f);
     uint32_t *d1 = malloc((size_t)(M * N) * 4), *d2 = malloc((size_t)(M * N) * 4);
-    fp4_gemm_opts o = fp4_gemm_opts_default();
+    fp4_gemm_call o = fp4_gemm_call_make(&A.m, &B.m, d1);
     omp_set_num_threads(1);
-    fp4_gemm_nvfp4(&A.m, &B.m, NULL, d1, &o);
+    fp4_gemm_exact(&o);
     omp_set_num_threads(4);
-    fp4_gemm_nvfp4(&A.m, &B.m, NULL, d2, &o);
+    o.D = d2;
+    fp4_gemm_exact(&o);
     fp4t_check(memcmp(d1, d2, (size_t)(M * N) * 4) == 0, "results differ between 1 and 4 threads");
+    memset(d2, 0xAB, (size_t)(M * N) * 4);
+    const int64_t cuts[3][4] = {{0, 10, 0, 33}, {10, 37, 0, 70}, {0, 10, 33, 70}};
+    for (int w = 0; w < 3; w++) {
+        o.m0 = cuts[w][0], o.m1 = cuts[w][1], o.n0 = cuts[w][2], o.n1 = cuts[w][3];
+        fp4t_check(fp4_gemm_exact(&o) == 0, "window %d: %s", w, fp4_last_error());
+    }
+    fp4t_check(memcmp(d1, d2, (size_t)(M * N) * 4) == 0, "windows differ from the whole call");
+    o.m0 = 2, o.m1 = 3, o.n0 = 5, o.n1 = 6;
+    memset(d2, 0xAB, (size_t)(M * N) * 4);
+    fp4_gemm_exact(&o);
+    int64_t touched = 0;
+    for (int64_t i = 0; i < M * N; i++) touched += d2[i] != 0xABABABABu;
+    fp4t_check(touched == 1 && d2[2 * N + 5] == d1[2 * N + 5], "a 1x1 window wrote %lld cells",
+               (long long)touched);
     free(d1), free(d2), mat_free(&A), mat_free(&B);
 }
 
@@ -358,7 +396,7 @@ int main(void) {
     test_flush_overflow();
     test_bad_args();
     test_reference_modes();
-    test_threads();
+    test_threads_and_windows();
     test_exact_vs_mpfr();
     return fp4t_end();
 }

@@ -11,6 +11,7 @@
  * the full forward, the BF16-class outputs are BF16 numbers, and the
  * logits move away from the reference but stay close. */
 #include "test_model_util.h"
+#include "fp4emu.h"
 
 #include <mpfr.h>
 
@@ -54,11 +55,19 @@ static double rn(fp4_format f, double v) {
 
 /* Runs the policy's backend on [m, K] x [N, K] in precision p (inputs
  * g_x/g_w converted), results widened into y. */
+/* The engine the policies under test get (NULL: the exact oracle), and an
+ * output format override (FP4_FMT_COUNT: the policy's). */
+static fp4_engine *g_engine;
+static fp4_format g_out = FP4_FMT_COUNT;
+
 static int run_backend(const char *policy, const char *name, int64_t layer,
                        const fp4m_stored_weight *st, fp4m_prec p, int64_t row0, int64_t m, double *y) {
     fp4m_policy pol;
     fp4m_gemm_backend *b;
-    if (fp4m_policy_from_name(policy, &pol) || fp4m_policy_backend_new(&pol, &b)) return -1;
+    if (fp4m_policy_from_name(policy, &pol)) return -1;
+    pol.engine = g_engine;
+    if (g_out != FP4_FMT_COUNT) pol.out = g_out;
+    if (fp4m_policy_backend_new(&pol, &b)) return -1;
     fp4m_linear_desc d = {name, layer, -1, N, K, st};
     int rc;
     if (p == FP4M_F64) {
@@ -195,7 +204,8 @@ static void check_w4a4(fp4m_prec p) {
     for (int enc = 0; enc < 2; enc++) {
         const float wg = enc ? 1.0f / q.global_decode : q.global_decode;
         const float ig = enc ? 2688.0f / 30.0f : 30.0f / 2688.0f; /* static activation amax 30 */
-        fp4m_stored_weight st = {FP4M_STORED_NVFP4, N, K, q.codes, q.scales, 0, 0,
+        fp4m_stored_weight st = {FP4M_STORED_NVFP4,
+                                 fp4_tensor_nvfp4(N, K, q.codes, q.scales, enc ? 1.0f / wg : wg),
                                  enc ? FP4M_GSCALE_ENCODE : FP4M_GSCALE_DECODE, wg, ig};
         fp4_qopts so = fp4_qopts_default();
         so.global_source = enc ? FP4_QGS_ENCODE : FP4_QGS_DECODE;
@@ -338,9 +348,6 @@ static void check_names(void) {
     fp4m_linear_desc o = {"model.layers.3.self_attn.o_proj.weight", 3, -1, 1, 16, NULL};
     fp4t_check(pol.fmt[fp4m_linear_class(&o)] == FP4M_Q_W4A4, "modelopt-r1-v2 quantizes o_proj");
     fp4m_gemm_backend *b;
-    snprintf(pol.engine, sizeof pol.engine, "emu:no-such-preset");
-    fp4t_check(fp4m_policy_backend_new(&pol, &b) != 0 && strstr(fp4_last_error(), "no-such-preset"),
-               "unknown engine");
     fp4m_policy_from_name("modelopt-r1", &pol);
     snprintf(pol.act_recipe, sizeof pol.act_recipe, "mxfp4");
     fp4t_check(fp4m_policy_backend_new(&pol, &b) != 0, "MX recipe refused for NVFP4");
@@ -420,6 +427,49 @@ static void check_model(void) {
     free(inc);
 }
 
+/* Policies take engines: the GEMMs of W4A4 and FP8 linears run on the
+ * engine the caller gives. An explicitly opened "ref" equals the default
+ * (NULL); the emu engines give other bits (FP16 block accumulation for
+ * NVFP4, QGMMA with DeepSeek's promotion for FP8), and an FP8 engine that
+ * cannot apply FP32 block scales (no promotion) fails with a message. */
+static void check_engines(fp4m_prec p) {
+    double y0[M * N], y1[M * N];
+    const char *lin = "model.layers.2.mlp.experts.4.gate_proj.weight";
+    g_out = FP4_FMT_F32; /* FP32 outputs: a BF16 rounding could hide the engine's bits */
+    struct { const char *policy, *spec; bool differs; } cases[] = {
+        {"modelopt-r1", "ref", false},
+        {"modelopt-r1", "emu:f16-blocks", true},
+        {"fp8-block", "ref", false},
+        {"fp8-block", "emu:sm90-qgmma-e4m3-f32;promote=128", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        g_engine = NULL;
+        int rc0 = run_backend(cases[i].policy, lin, 2, NULL, p, 0, M, y0);
+        const char *spec = cases[i].spec;
+        int rc = strncmp(spec, "emu:", 4) == 0 ? fp4emu_engine_open(spec + 4, &g_engine)
+                                               : fp4_engine_ref_open(&g_engine);
+        int rc1 = rc ? -1 : run_backend(cases[i].policy, lin, 2, NULL, p, 0, M, y1);
+        fp4_engine_close(g_engine);
+        g_engine = NULL;
+        if (!fp4t_check(rc0 == 0 && rc1 == 0, "%s with %s: %s", cases[i].policy, spec, fp4_last_error()))
+            continue;
+        int64_t diff = 0;
+        for (int j = 0; j < M * N; j++) diff += y0[j] != y1[j];
+        fp4t_check(cases[i].differs ? diff > 0 : diff == 0, "%s with engine %s: %lld outputs differ "
+                   "from the default engine", cases[i].policy, spec, (long long)diff);
+    }
+    fp4t_check(fp4emu_engine_open("sm90-qgmma-e4m3-f32", &g_engine) == 0, "open qgmma");
+    fp4t_check(run_backend("fp8-block", lin, 2, NULL, p, 0, M, y1) != 0 &&
+                   strstr(fp4_last_error(), "promot"),
+               "FP8 on an engine without promotion: '%s'", fp4_last_error());
+    fp4_engine_close(g_engine);
+    g_engine = NULL;
+    g_out = FP4_FMT_COUNT;
+    fp4t_check(fp4emu_engine_open("no-such-preset", &g_engine) != 0 &&
+                   strstr(fp4_last_error(), "no-such-preset"),
+               "unknown preset: '%s'", fp4_last_error());
+}
+
 int main(void) {
     fp4t_begin("test_model_policy");
     fill(fp4t_seed());
@@ -431,6 +481,7 @@ int main(void) {
         check_w4a4((fp4m_prec)p);
         check_fp8((fp4m_prec)p);
         check_fp8_zero_group((fp4m_prec)p);
+        check_engines((fp4m_prec)p);
     }
     check_model();
     mpfr_free_cache();

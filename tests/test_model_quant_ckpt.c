@@ -480,10 +480,12 @@ static void check_nvfp4(rec *x, int t, const fp4m_linear_desc *dd, const void *w
     const bool mo = x->s->fmt == Q_MODELOPT;
     uint8_t *codes = malloc((size_t)(d->out * d->in / 2)), *scales = malloc((size_t)(d->out * d->in / 16));
     nvfp4_data(t, codes, scales);
-    fp4t_check(st->kind == FP4M_STORED_NVFP4 && st->out == d->out && st->in == d->in,
-               "%s: stored kind %d [%lld, %lld]", d->name, st->kind, (long long)st->out, (long long)st->in);
-    fp4t_check(!memcmp(st->codes, codes, (size_t)(d->out * d->in / 2)) &&
-                   !memcmp(st->scales, scales, (size_t)(d->out * d->in / 16)),
+    fp4t_check(st->kind == FP4M_STORED_NVFP4 && st->t.rows == d->out && st->t.cols == d->in &&
+                   fp4_tensor_kind(&st->t) == FP4_TK_NVFP4,
+               "%s: stored kind %d [%lld, %lld]", d->name, st->kind, (long long)st->t.rows,
+               (long long)st->t.cols);
+    fp4t_check(!memcmp(st->t.codes, codes, (size_t)(d->out * d->in / 2)) &&
+                   !memcmp(st->t.scales, scales, (size_t)(d->out * d->in / 16)),
                "%s: stored codes or scale bytes differ from the file", d->name);
     fp4t_check(st->gkind == (mo ? FP4M_GSCALE_DECODE : FP4M_GSCALE_ENCODE) &&
                    st->weight_global == (mo ? mo_global(x->s) : ct_global(x->s)) &&
@@ -506,11 +508,11 @@ static void check_fp8(rec *x, int t, const fp4m_linear_desc *dd, const void *w, 
     const int64_t bc = (d->in + 127) / 128;
     uint8_t *codes = malloc((size_t)(d->out * d->in));
     fp8_data(t, codes);
-    bool sc_ok = st->block_rows == 128 && st->block_cols == 128;
+    bool sc_ok = st->t.block_rows == 128 && st->t.block == 128 && st->t.scale_fmt == FP4_FMT_F32;
     for (int64_t b = 0; sc_ok && b < ((d->out + 127) / 128) * bc; b++)
-        sc_ok = ((const float *)st->scales)[b] == fp8_sinv(x->s, b);
+        sc_ok = ((const float *)st->t.scales)[b] == fp8_sinv(x->s, b);
     fp4t_check(st->kind == FP4M_STORED_FP8_BLOCK && sc_ok &&
-                   !memcmp(st->codes, codes, (size_t)(d->out * d->in)),
+                   !memcmp(st->t.codes, codes, (size_t)(d->out * d->in)),
                "%s: stored FP8 codes, tile or scale_inv differ from the file", d->name);
     int64_t bad = 0;
     for (int64_t r = 0; r < d->out; r++)

@@ -100,13 +100,13 @@ static void test_quantizer_layouts(void) {
             fp4t_check(ra == 0 && rb == 0, "quantize %s: %s", names[k], fp4_last_error());
             if (ra == 0 && rb == 0) {
                 uint8_t *sw = malloc(b.scales_bytes);
-                fp4_scales_to_swizzled(sw, a.scales, rows, a.scale_cols);
-                fp4t_check(b.scales_bytes == fp4_swizzled_bytes(rows, a.scale_cols) &&
+                fp4_scales_to_swizzled(sw, a.scales, rows, fp4_tensor_scale_cols(&a.t));
+                fp4t_check(b.scales_bytes == fp4_swizzled_bytes(rows, fp4_tensor_scale_cols(&a.t)) &&
                                memcmp(sw, b.scales, b.scales_bytes) == 0,
                            "%s [%lld,%lld]: swizzled output", names[k], (long long)rows, (long long)cols);
                 fp4t_check(memcmp(a.codes, b.codes, a.codes_bytes) == 0, "codes independent of layout");
                 for (int64_t r = 0; r < rows; r++)
-                    for (int64_t c = 0; c < cols; c += a.block)
+                    for (int64_t c = 0; c < cols; c += a.t.block)
                         if (fp4_qtensor_scale(&a, r, c) != fp4_qtensor_scale(&b, r, c))
                             fp4t_check(0, "fp4_qtensor_scale (%lld,%lld)", (long long)r, (long long)c);
                 free(sw);

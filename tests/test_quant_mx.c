@@ -138,7 +138,7 @@ static void test_random(void) {
                                    (long long)r, (long long)(b * 32 + i), y, got, want);
                         fp4_value v = fp4_qtensor_value(&q, r, b * 32 + i);
                         double dv = fp4_value_to_f64(&v);
-                        double wv = fp4_to_f64(q.elem, want) * ldexp(1.0, e);
+                        double wv = fp4_to_f64(q.t.elem, want) * ldexp(1.0, e);
                         fp4t_check(dv == wv, "%s dequant", names[k]);
                     }
                 }
