@@ -39,6 +39,12 @@ int fp4conf_engine_open(const char *spec, fp4_engine **out);
  * instructions, one per line (what `fp4sim engines` prints). */
 void fp4conf_engine_help(FILE *f);
 
+/* Adds one case to a replay file: the call's operands as P.A / P.B (+
+ * scales, tensor scales, kind and format metadata) and its computed output
+ * D as P.D (the whole output: the call must have no window). What a device
+ * run records so any machine can replay it. 0 or -1. */
+int fp4conf_replay_record(fp4_st_writer *w, const char *prefix, const fp4_gemm_call *c);
+
 /* Individual engine kinds (the registry calls these). */
 int fp4conf_replay_open(const char *args, fp4_engine **out);
 int fp4conf_plugin_open(const char *args, fp4_engine **out);

@@ -279,3 +279,81 @@ int fp4conf_replay_open(const char *args, fp4_engine **out) {
     *out = e;
     return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Recording                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int put(fp4_st_writer *w, const char *p, const char *suffix, fp4_st_dtype dt, int32_t ndim,
+               int64_t d0, int64_t d1, const void *data, int64_t nbytes) {
+    char name[256];
+    int64_t shape[2] = {d0, d1};
+    snprintf(name, sizeof name, "%s.%s", p, suffix);
+    return fp4_st_writer_add_copy(w, name, dt, ndim, shape, data, nbytes) == FP4_ST_OK ? 0 : -1;
+}
+
+static int meta_put(fp4_st_writer *w, const char *p, const char *key, const char *value) {
+    char k[256];
+    snprintf(k, sizeof k, "%s.%s", p, key);
+    return fp4_st_writer_set_metadata(w, k, value) == FP4_ST_OK ? 0 : -1;
+}
+
+static fp4_st_dtype operand_dtype(const fp4_tensor *t) {
+    if (t->packed) return FP4_ST_F4;
+    switch (t->elem) {
+    case FP4_FMT_E4M3: return FP4_ST_F8_E4M3;
+    case FP4_FMT_E5M2: return FP4_ST_F8_E5M2;
+    case FP4_FMT_F16: return FP4_ST_F16;
+    case FP4_FMT_BF16: return FP4_ST_BF16;
+    case FP4_FMT_F32: return FP4_ST_F32;
+    default: return FP4_ST_U8;
+    }
+}
+
+static int record_operand(fp4_st_writer *w, const char *p, const char *which, const fp4_tensor *t0) {
+    fp4_tensor t;
+    void *own = NULL;
+    if (fp4_tensor_linearize(t0, &t, &own)) return -1;
+    fp4_st_dtype dt = operand_dtype(&t);
+    int rc = put(w, p, which, dt, 2, t.rows, t.cols, t.codes, fp4_tensor_codes_bytes(&t));
+    if (!rc && dt == FP4_ST_U8) {
+        char k[32];
+        snprintf(k, sizeof k, "format");
+        rc = meta_put(w, p, k, fp4_format_get(t.elem)->name);
+    }
+    if (!rc && fp4_tensor_scaled(&t)) {
+        char sfx[16];
+        snprintf(sfx, sizeof sfx, "%s_scale", which);
+        fp4_st_dtype sd = t.scale_fmt == FP4_FMT_F32 ? FP4_ST_F32
+                          : t.scale_fmt == FP4_FMT_UE8M0 ? FP4_ST_F8_E8M0 : FP4_ST_F8_E4M3;
+        rc = put(w, p, sfx, sd, 2, fp4_tensor_scale_rows(&t), fp4_tensor_scale_cols(&t), t.scales,
+                 fp4_tensor_scales_count(&t) * fp4_tensor_scale_bytes(&t));
+        if (!rc) rc = meta_put(w, p, "kind", fp4_tkind_name(fp4_tensor_kind(&t)));
+    }
+    if (!rc && t.global_scale != 1.0f) {
+        char sfx[16];
+        snprintf(sfx, sizeof sfx, "%s_scale_2", which);
+        rc = put(w, p, sfx, FP4_ST_F32, 0, 1, 0, &t.global_scale, 4);
+    }
+    free(own);
+    return rc;
+}
+
+int fp4conf_replay_record(fp4_st_writer *w, const char *prefix, const fp4_gemm_call *c) {
+    if (fp4_gemm_call_check(c)) return -1;
+    if (c->m0 || c->n0 || (c->m1 && c->m1 != c->A->rows) || (c->n1 && c->n1 != c->B->rows))
+        return fp4_fail("replay record: the call must cover the whole output");
+    if (c->beta != 0.0f)
+        return fp4_fail("replay record: beta != 0 (C is not recorded; replays answer beta = 0)");
+    if (fp4_tensor_kind(c->A) != fp4_tensor_kind(c->B) && c->A->scale_fmt != FP4_FMT_COUNT &&
+        c->B->scale_fmt != FP4_FMT_COUNT && (c->A->scale_fmt != c->B->scale_fmt))
+        return fp4_fail("replay record: A and B block scales of different kinds are not recordable");
+    fp4_st_dtype dt = c->out == FP4_FMT_F32 ? FP4_ST_F32 : c->out == FP4_FMT_F16 ? FP4_ST_F16 : FP4_ST_BF16;
+    const int64_t es = c->out == FP4_FMT_F32 ? 4 : 2;
+    char a[64];
+    if (record_operand(w, prefix, "A", c->A) || record_operand(w, prefix, "B", c->B) ||
+        put(w, prefix, "D", dt, 2, c->A->rows, c->B->rows, c->D, c->A->rows * c->B->rows * es))
+        return -1;
+    snprintf(a, sizeof a, "%.9g", (double)c->alpha);
+    return c->alpha != 1.0f ? meta_put(w, prefix, "alpha", a) : 0;
+}

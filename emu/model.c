@@ -6,6 +6,8 @@
  */
 #include "emu_internal.h"
 
+#include <errno.h>
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,10 +87,16 @@ int fp4emu_model_format(const fp4emu_model *m, char *buf, size_t n) {
 /* Parsing                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* A decimal int; out-of-range values are refused, never wrapped (F=4294967310
+ * must not run as F=14). Model fields are far inside +-10^7; the range
+ * checks of fp4emu_model_check say which values a field takes. */
 static int parse_int(const char *key, const char *v, int *out) {
     char *end;
-    long x = strtol(v, &end, 10);
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
     if (!*v || *end) return fp4_fail("emu: %s=%s is not an integer", key, v);
+    if (errno == ERANGE || x < -10000000 || x > 10000000)
+        return fp4_fail("emu: %s=%s is out of range (|value| <= 10^7)", key, v);
     *out = (int)x;
     return 0;
 }
