@@ -17,3 +17,14 @@ fp4_add_test(test_model_quant_ckpt test_model_quant_ckpt.c "unit" fp4model)
 foreach(t synth policy)
   target_compile_definitions(test_model_${t} PRIVATE FP4_MODEL_TEST_DATA="${FP4_MODEL_TEST_DATA}")
 endforeach()
+
+# The CLI's model run computes what the library computes (every traced op,
+# bit for bit): the regression test of the o.gemm bug (issue 11).
+add_executable(test_cli_model_trace test_cli_model_trace.c)
+target_link_libraries(test_cli_model_trace PRIVATE fp4model fp4ref fp4testutil)
+add_dependencies(test_cli_model_trace fp4sim)
+file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/cli_model_trace)
+add_test(NAME test_cli_model_trace
+         COMMAND test_cli_model_trace $<TARGET_FILE:fp4sim> ${FP4_MODEL_TEST_DATA}/hf-deepseek-v3-tiny
+                 ${CMAKE_CURRENT_BINARY_DIR}/cli_model_trace)
+set_tests_properties(test_cli_model_trace PROPERTIES LABELS unit)
