@@ -39,44 +39,43 @@ static void add_plain(fp4m_counts *c, int64_t n, int ckpt_bytes) {
     c->bytes[FP4M_STORE_NVFP4] += ckpt_bytes * n;
 }
 
-static void count_attn(const fp4m_config *c, fp4m_counts *a, fp4m_counts *norms) {
-    int64_t H = c->hidden_size, nh = c->num_attention_heads;
-    int64_t dqk = c->qk_nope_head_dim + c->qk_rope_head_dim;
-    if (c->q_lora_rank > 0) {
-        add_linear(a, c, c->q_lora_rank, H);
-        add_linear(a, c, nh * dqk, c->q_lora_rank);
-        add_plain(norms, c->q_lora_rank, 2);
-    } else {
-        add_linear(a, c, nh * dqk, H);
-    }
-    add_linear(a, c, c->kv_lora_rank + c->qk_rope_head_dim, H);
-    add_linear(a, c, nh * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank);
-    add_linear(a, c, H, nh * c->v_head_dim);
-    add_plain(norms, c->kv_lora_rank, 2);
-    add_plain(norms, 2 * H, 2);
-}
+/* Sorts one manifest entry of a layer into its unit (ds §3). */
+typedef struct count_ctx {
+    const fp4m_config *c;
+    fp4m_layer_counts *out;
+} count_ctx;
 
-static void add_mlp(fp4m_counts *m, const fp4m_config *c, int64_t inter) {
-    add_linear(m, c, inter, c->hidden_size);
-    add_linear(m, c, inter, c->hidden_size);
-    add_linear(m, c, c->hidden_size, inter);
+static int count_tensor(void *ctx, const fp4m_tensor_info *t) {
+    count_ctx *x = ctx;
+    fp4m_layer_counts *o = x->out;
+    switch (t->slot) {
+    case FP4M_SLOT_ATTN_NORM: case FP4M_SLOT_FFN_NORM: case FP4M_SLOT_Q_A_NORM:
+    case FP4M_SLOT_KV_A_NORM:
+        add_plain(&o->norms, t->out, 2);
+        break;
+    case FP4M_SLOT_ROUTER: add_plain(&o->router, t->out * t->in, 2); break;
+    case FP4M_SLOT_BIAS: add_plain(&o->router, t->out, 4); break; /* f32 in the checkpoint */
+    case FP4M_SLOT_GATE: case FP4M_SLOT_UP: case FP4M_SLOT_DOWN:
+        if (t->expert > 0) break; /* one routed expert counted, times n_routed_experts below */
+        add_linear(t->expert == 0 ? &o->expert : t->shared ? &o->shared : &o->mlp, x->c, t->out,
+                   t->in);
+        break;
+    default: add_linear(&o->attn, x->c, t->out, t->in); break; /* q_a, q_b, q, kv_a, kv_b, o */
+    }
+    return 0;
 }
 
 void fp4m_count_layer(const fp4m_config *c, int64_t l, fp4m_layer_counts *out) {
     memset(out, 0, sizeof *out);
-    count_attn(c, &out->attn, &out->norms);
+    count_ctx x = {c, out};
+    fp4m_manifest_layer(c, l, count_tensor, &x);
     add_counts(&out->total, &out->attn, 1);
     add_counts(&out->total, &out->norms, 1);
     if (!fp4m_layer_is_moe(c, l)) {
-        add_mlp(&out->mlp, c, c->intermediate_size);
         add_counts(&out->total, &out->mlp, 1);
         out->active = out->total;
         return;
     }
-    add_plain(&out->router, c->n_routed_experts * c->hidden_size, 2);
-    add_plain(&out->router, c->n_routed_experts, 4);
-    add_mlp(&out->expert, c, c->moe_intermediate_size);
-    if (c->n_shared_experts > 0) add_mlp(&out->shared, c, c->moe_intermediate_size * c->n_shared_experts);
     out->active = out->total;
     add_counts(&out->active, &out->router, 1);
     add_counts(&out->active, &out->shared, 1);

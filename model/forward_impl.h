@@ -80,7 +80,8 @@ static int emit(fwd *f, int64_t layer, const char *op, void *data, int64_t d0, i
 
 static int linear(fwd *f, const m_tensor *w, int64_t rows, const real *x, real *y) {
     const fp4m_gemm_backend *b = f->o->gemm ? f->o->gemm : fp4m_gemm_default();
-    fp4m_linear_desc d = {w->name, w->layer, w->expert, w->out, w->in, w->stored};
+    fp4m_linear_desc d = {w->name, w->layer, w->expert, w->out, w->in, w->stored,
+                          (fp4m_lclass)w->lclass};
     if (rows == 0) return 0;
     if (!b->GEMM) return fp4_fail("model: GEMM backend '%s' has no path for this precision", b->name);
     if (b->GEMM(b->ctx, &d, rows, x, (const real *)w->data, y)) return -1;

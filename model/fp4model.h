@@ -111,6 +111,53 @@ float fp4m_cosf_cr(float x);                         /* correctly rounded, RNE *
 float fp4m_sinf_cr(float x);
 void fp4m_yarn_range(const fp4m_config *c, double *low, double *high);
 
+/* ---------------------------------------------------------------------------
+ * The tensor manifest (manifest.c): every tensor a checkpoint of a config
+ * holds (ds §3; MTP layers left out), with its role, policy class and
+ * synthetic kind. The one list the loader, the parameter counts, the
+ * synthetic checkpoint writer and the tests use.
+ * ------------------------------------------------------------------------- */
+
+/* Where a tensor sits in a layer (or outside the layers). */
+typedef enum fp4m_slot {
+    FP4M_SLOT_EMBED = 0, FP4M_SLOT_FINAL_NORM, FP4M_SLOT_HEAD,
+    FP4M_SLOT_ATTN_NORM, FP4M_SLOT_FFN_NORM,
+    FP4M_SLOT_Q_A, FP4M_SLOT_Q_A_NORM, FP4M_SLOT_Q_B, FP4M_SLOT_Q,
+    FP4M_SLOT_KV_A, FP4M_SLOT_KV_A_NORM, FP4M_SLOT_KV_B, FP4M_SLOT_O,
+    FP4M_SLOT_GATE, FP4M_SLOT_UP, FP4M_SLOT_DOWN, /* of the dense MLP, an expert or the shared one */
+    FP4M_SLOT_ROUTER, FP4M_SLOT_BIAS,
+    FP4M_SLOT_COUNT
+} fp4m_slot;
+
+typedef enum fp4m_synth_kind {
+    FP4M_SYN_LINEAR = 0, /* U(-sqrt(3/in), sqrt(3/in)): variance 1/in */
+    FP4M_SYN_NORM,       /* *norm.weight: 1 + 0.2 U(-sqrt 3, sqrt 3) */
+    FP4M_SYN_EMBED,      /* model.embed_tokens.weight: U(-sqrt 3, sqrt 3) */
+    FP4M_SYN_BIAS,       /* *e_score_correction_bias: U(-sqrt 3, sqrt 3) */
+} fp4m_synth_kind;
+
+typedef struct fp4m_tensor_info {
+    char name[160];  /* checkpoint name, e.g. "model.layers.3.mlp.experts.7.up_proj.weight" */
+    fp4m_slot slot;
+    int64_t layer;   /* -1 outside the layers */
+    int64_t expert;  /* routed expert id, else -1 */
+    bool shared;     /* of the shared expert(s) */
+    int64_t out, in; /* [out, in]; in = 0 for a vector of length out */
+    bool linear;     /* a matrix the forward multiplies by (linear layers and lm_head,
+                        not the router, the embedding or the norms) */
+    int lclass;      /* linear layers: their fp4m_lclass (policy class); -1 otherwise */
+    fp4m_synth_kind synth; /* how synthetic weights fill it */
+} fp4m_tensor_info;
+
+typedef int (*fp4m_manifest_fn)(void *ctx, const fp4m_tensor_info *t);
+/* Calls fn for every tensor in checkpoint order: embedding, layer 0 ...
+ * layer L-1 (norms, attention, MLP or router + experts + shared), final
+ * norm, lm_head (unless tied). Stops at the first non-zero return, which it
+ * returns. */
+int fp4m_manifest(const fp4m_config *c, fp4m_manifest_fn fn, void *ctx);
+/* The tensors of layer l only (same order). */
+int fp4m_manifest_layer(const fp4m_config *c, int64_t l, fp4m_manifest_fn fn, void *ctx);
+
 /* Parameter and byte accounting for `fp4sim model info`. Storage kinds:
  * F64/F32/BF16: every parameter at that width. FP8: the R1 checkpoint as
  * stored (linear weights e4m3 + f32 scale_inv per 128x128 tile, the rest
@@ -241,12 +288,24 @@ typedef struct fp4m_stored_weight {
                                        0 when the checkpoint has none (dynamic activations) */
 } fp4m_stored_weight;
 
+/* Linear layer classes a policy distinguishes (by checkpoint name). */
+typedef enum fp4m_lclass {
+    FP4M_LC_ATTN = 0, /* q_a_proj, q_b_proj, q_proj, kv_a_proj_with_mqa, kv_b_proj */
+    FP4M_LC_O_PROJ,   /* self_attn.o_proj (ModelOpt R1 v2 quantizes it, v1 does not) */
+    FP4M_LC_DENSE,    /* dense-layer mlp.{gate,up,down}_proj */
+    FP4M_LC_EXPERT,   /* mlp.experts.N.* (routed) */
+    FP4M_LC_SHARED,   /* mlp.shared_experts.* */
+    FP4M_LC_HEAD,     /* lm_head */
+    FP4M_LC_COUNT
+} fp4m_lclass;
+
 typedef struct fp4m_linear_desc {
     const char *name; /* checkpoint tensor, e.g. "model.layers.3.mlp.experts.7.up_proj.weight" */
     int64_t layer;    /* -1 for lm_head */
     int64_t expert;   /* routed expert id, -1 otherwise */
     int64_t out, in;  /* N, K */
     const fp4m_stored_weight *stored; /* NULL unless the checkpoint stores it quantized */
+    fp4m_lclass lclass; /* the policy class, set when the model is opened (the manifest) */
 } fp4m_linear_desc;
 
 typedef struct fp4m_gemm_backend {
@@ -292,16 +351,6 @@ typedef enum fp4m_qfmt {
     FP4M_Q_COUNT
 } fp4m_qfmt;
 
-/* Linear layer classes a policy distinguishes (by checkpoint name). */
-typedef enum fp4m_lclass {
-    FP4M_LC_ATTN = 0, /* q_a_proj, q_b_proj, q_proj, kv_a_proj_with_mqa, kv_b_proj */
-    FP4M_LC_O_PROJ,   /* self_attn.o_proj (ModelOpt R1 v2 quantizes it, v1 does not) */
-    FP4M_LC_DENSE,    /* dense-layer mlp.{gate,up,down}_proj */
-    FP4M_LC_EXPERT,   /* mlp.experts.N.* (routed) */
-    FP4M_LC_SHARED,   /* mlp.shared_experts.* */
-    FP4M_LC_HEAD,     /* lm_head */
-    FP4M_LC_COUNT
-} fp4m_lclass;
 
 typedef struct fp4m_policy {
     char name[32];
@@ -323,6 +372,7 @@ typedef struct fp4m_policy {
 int fp4m_policy_from_name(const char *name, fp4m_policy *out);
 const char *fp4m_policy_names(void);
 const char *fp4m_qfmt_name(fp4m_qfmt f);
+/* A linear layer's policy class: d->lclass (set from the manifest at open). */
 fp4m_lclass fp4m_linear_class(const fp4m_linear_desc *d);
 /* A GEMM backend executing the policy (both precision paths). Checks the
  * recipes and the engine now. 0, or -1 with fp4_last_error(). */
@@ -507,12 +557,6 @@ int fp4m_generate_greedy(fp4m_model *m, const int64_t *prompt, int64_t n_prompt,
  * bits; `fp4sim model synth` writes the same values into a checkpoint.
  * ------------------------------------------------------------------------- */
 
-typedef enum fp4m_synth_kind {
-    FP4M_SYN_LINEAR = 0, /* U(-sqrt(3/in), sqrt(3/in)): variance 1/in */
-    FP4M_SYN_NORM,       /* *norm.weight: 1 + 0.2 U(-sqrt 3, sqrt 3) */
-    FP4M_SYN_EMBED,      /* model.embed_tokens.weight: U(-sqrt 3, sqrt 3) */
-    FP4M_SYN_BIAS,       /* *e_score_correction_bias: U(-sqrt 3, sqrt 3) */
-} fp4m_synth_kind;
 
 fp4m_synth_kind fp4m_synth_kind_of(const char *name);
 /* Rows [r0, r0 + nr) of tensor `name` with `in` columns (1 for vectors),
@@ -525,6 +569,33 @@ void fp4m_synth_rows(uint64_t seed, const char *name, int64_t in, int64_t r0, in
  * is held at a time, so the full R1 config runs on one machine. */
 int fp4m_open_synthetic(const fp4m_config *cfg, uint64_t seed, const fp4m_opts *opts,
                         fp4m_model **out);
+
+/* Writes a checkpoint (config.json, model.safetensors, and
+ * hf_quant_config.json for ModelOpt) holding the synthetic weights of
+ * `seed` for the config at config_path (a config.json or a directory holding
+ * one) into out_dir, stored in one of the layouts real checkpoints use
+ * (docs/model.md "Quantized checkpoints"; synth_write.c). Refuses a config
+ * above 2e9 parameters and a directory that holds a sharded checkpoint (its
+ * index would keep being read). *ntensors (may be NULL) gets the count. */
+typedef enum fp4m_synth_dtype {
+    FP4M_SD_F32 = 0, FP4M_SD_BF16, FP4M_SD_F16,
+    FP4M_SD_FP8,       /* R1's layout: linears but the router E4M3 + weight_scale_inv per
+                          128x128 (deepseek-fp8-weight), the rest BF16 */
+    FP4M_SD_NVFP4_MO,  /* R1 NVFP4's: MLP/expert linears NVFP4 by the modelopt recipe */
+    FP4M_SD_NVFP4_CT,  /* compressed-tensors: linears but router and lm_head */
+    FP4M_SD_COUNT
+} fp4m_synth_dtype;
+typedef struct fp4m_synth_write_opts {
+    uint64_t seed;
+    fp4m_synth_dtype dtype;
+    double input_amax; /* activation amax behind input_scale / input_global_scale (32) */
+} fp4m_synth_write_opts;
+fp4m_synth_write_opts fp4m_synth_write_opts_default(void);
+const char *fp4m_synth_dtype_name(fp4m_synth_dtype d);
+const char *fp4m_synth_dtype_names(void);
+int fp4m_synth_dtype_from_name(const char *s, fp4m_synth_dtype *out);
+int fp4m_synth_write(const char *config_path, const char *out_dir, const fp4m_synth_write_opts *o,
+                     int64_t *ntensors);
 
 /* Peak bytes of converted weights held at once since open (what the
  * "one layer resident" design bounds), and currently held. */

@@ -25,6 +25,7 @@ typedef struct m_tensor {
     int64_t out, in;  /* vectors: out = length, in = 1 */
     int64_t layer;    /* -1 outside the layers */
     int64_t expert;   /* routed expert id or -1 */
+    int lclass;       /* the policy class of a linear layer (fp4m_lclass), -1 otherwise */
     void *data;       /* double* or float*, NULL until loaded */
     /* The stored quantized form (codes + scales, owned), loaded with data
      * when the checkpoint stores the tensor as FP8 blocks or NVFP4; NULL

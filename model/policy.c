@@ -69,13 +69,5 @@ int fp4m_policy_from_name(const char *name, fp4m_policy *out) {
     return fp4_fail("model: unknown policy '%s' (valid: %s)", name, fp4m_policy_names());
 }
 
-/* By checkpoint name (ds §3); lm_head is layer -1. */
-fp4m_lclass fp4m_linear_class(const fp4m_linear_desc *d) {
-    const char *n = d->name ? d->name : "";
-    if (d->layer < 0) return FP4M_LC_HEAD;
-    if (strstr(n, ".self_attn.o_proj.")) return FP4M_LC_O_PROJ;
-    if (strstr(n, ".self_attn.")) return FP4M_LC_ATTN;
-    if (strstr(n, ".mlp.experts.")) return FP4M_LC_EXPERT;
-    if (strstr(n, ".mlp.shared_experts.")) return FP4M_LC_SHARED;
-    return FP4M_LC_DENSE;
-}
+/* Set once, from the manifest, when the model is opened (manifest.c). */
+fp4m_lclass fp4m_linear_class(const fp4m_linear_desc *d) { return d->lclass; }

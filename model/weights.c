@@ -17,93 +17,68 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------------------
- * Descriptors
+ * Descriptors, from the manifest (manifest.c)
  * ------------------------------------------------------------------------- */
 
-static int set_tensor(m_tensor *t, int64_t layer, int64_t expert, int64_t out, int64_t in,
-                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int set_tensor(m_tensor *t, int64_t layer, int64_t expert, int64_t out, int64_t in,
-                      const char *fmt, ...) {
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    t->name = strdup(buf);
-    if (!t->name) return fp4_fail("model: out of memory");
-    t->ndim = in > 0 ? 2 : 1;
-    t->out = out;
-    t->in = in > 0 ? in : 1;
-    t->layer = layer;
-    t->expert = expert;
-    t->data = NULL;
+/* The descriptor a manifest entry fills. */
+static m_tensor *slot_of(fp4m_model *m, const fp4m_tensor_info *t) {
+    if (t->layer < 0)
+        return t->slot == FP4M_SLOT_EMBED ? &m->embed
+               : t->slot == FP4M_SLOT_FINAL_NORM ? &m->final_norm : &m->head;
+    m_layer *L = &m->layers[t->layer];
+    m_mlp *p = t->expert >= 0 ? &L->experts[t->expert] : t->shared ? &L->shared : &L->dense;
+    switch (t->slot) {
+    case FP4M_SLOT_ATTN_NORM: return &L->attn_norm;
+    case FP4M_SLOT_FFN_NORM: return &L->ffn_norm;
+    case FP4M_SLOT_Q_A: return &L->q_a;
+    case FP4M_SLOT_Q_A_NORM: return &L->q_a_norm;
+    case FP4M_SLOT_Q_B: return &L->q_b;
+    case FP4M_SLOT_Q: return &L->q;
+    case FP4M_SLOT_KV_A: return &L->kv_a;
+    case FP4M_SLOT_KV_A_NORM: return &L->kv_a_norm;
+    case FP4M_SLOT_KV_B: return &L->kv_b;
+    case FP4M_SLOT_O: return &L->o;
+    case FP4M_SLOT_GATE: return &p->gate;
+    case FP4M_SLOT_UP: return &p->up;
+    case FP4M_SLOT_DOWN: return &p->down;
+    case FP4M_SLOT_ROUTER: return &L->router;
+    default: return &L->bias;
+    }
+}
+
+static int set_from_info(m_tensor *w, const fp4m_tensor_info *t) {
+    w->name = strdup(t->name);
+    if (!w->name) return fp4_fail_kind(FP4_ERR_NOMEM, "model: out of memory");
+    w->ndim = t->in > 0 ? 2 : 1;
+    w->out = t->out;
+    w->in = t->in > 0 ? t->in : 1;
+    w->layer = t->layer;
+    w->expert = t->expert;
+    w->lclass = t->lclass;
+    w->data = NULL;
     return 0;
 }
 
-static int set_mlp(m_mlp *p, int64_t l, int64_t e, int64_t H, int64_t inter, const char *prefix) {
-    return set_tensor(&p->gate, l, e, inter, H, "%s.gate_proj.weight", prefix) ||
-                   set_tensor(&p->up, l, e, inter, H, "%s.up_proj.weight", prefix) ||
-                   set_tensor(&p->down, l, e, H, inter, "%s.down_proj.weight", prefix)
-               ? -1
-               : 0;
+static int place(void *ctx, const fp4m_tensor_info *t) {
+    return set_from_info(slot_of(ctx, t), t);
 }
 
-static int set_attn(m_layer *L, const fp4m_config *c, const char *p) {
-    const int64_t l = L->index, H = c->hidden_size, nh = c->num_attention_heads;
-    const int64_t dqk = c->qk_nope_head_dim + c->qk_rope_head_dim;
-    if (c->q_lora_rank > 0) {
-        if (set_tensor(&L->q_a, l, -1, c->q_lora_rank, H, "%s.self_attn.q_a_proj.weight", p) ||
-            set_tensor(&L->q_a_norm, l, -1, c->q_lora_rank, 0,
-                       "%s.self_attn.q_a_layernorm.weight", p) ||
-            set_tensor(&L->q_b, l, -1, nh * dqk, c->q_lora_rank, "%s.self_attn.q_b_proj.weight", p))
-            return -1;
-    } else if (set_tensor(&L->q, l, -1, nh * dqk, H, "%s.self_attn.q_proj.weight", p)) {
-        return -1;
+/* Layer records and every descriptor; a tied lm_head reads the embedding. */
+static int set_descriptors(fp4m_model *m) {
+    const fp4m_config *c = &m->cfg;
+    for (int64_t l = 0; l < c->num_hidden_layers; l++) {
+        m_layer *L = &m->layers[l];
+        L->index = l;
+        L->moe = fp4m_layer_is_moe(c, l);
+        if (L->moe && !(L->experts = calloc((size_t)c->n_routed_experts, sizeof(m_mlp))))
+            return fp4_fail_kind(FP4_ERR_NOMEM, "model: out of memory");
     }
-    return set_tensor(&L->kv_a, l, -1, c->kv_lora_rank + c->qk_rope_head_dim, H,
-                      "%s.self_attn.kv_a_proj_with_mqa.weight", p) ||
-                   set_tensor(&L->kv_a_norm, l, -1, c->kv_lora_rank, 0,
-                              "%s.self_attn.kv_a_layernorm.weight", p) ||
-                   set_tensor(&L->kv_b, l, -1, nh * (c->qk_nope_head_dim + c->v_head_dim),
-                              c->kv_lora_rank, "%s.self_attn.kv_b_proj.weight", p) ||
-                   set_tensor(&L->o, l, -1, H, nh * c->v_head_dim, "%s.self_attn.o_proj.weight", p)
-               ? -1
-               : 0;
-}
-
-static int set_ffn(m_layer *L, const fp4m_config *c, const char *p) {
-    const int64_t l = L->index, H = c->hidden_size;
-    char q[128];
-    if (!L->moe) {
-        snprintf(q, sizeof q, "%s.mlp", p);
-        return set_mlp(&L->dense, l, -1, H, c->intermediate_size, q);
-    }
-    if (set_tensor(&L->router, l, -1, c->n_routed_experts, H, "%s.mlp.gate.weight", p) ||
-        set_tensor(&L->bias, l, -1, c->n_routed_experts, 0, "%s.mlp.gate.e_score_correction_bias",
-                   p))
-        return -1;
-    L->experts = calloc((size_t)c->n_routed_experts, sizeof(m_mlp));
-    if (!L->experts) return fp4_fail("model: out of memory");
-    for (int64_t e = 0; e < c->n_routed_experts; e++) {
-        snprintf(q, sizeof q, "%s.mlp.experts.%" PRId64, p, e);
-        if (set_mlp(&L->experts[e], l, e, H, c->moe_intermediate_size, q)) return -1;
-    }
-    if (c->n_shared_experts < 1) return 0;
-    snprintf(q, sizeof q, "%s.mlp.shared_experts", p);
-    return set_mlp(&L->shared, l, -1, H, c->moe_intermediate_size * c->n_shared_experts, q);
-}
-
-static int set_layer(m_layer *L, const fp4m_config *c, int64_t l) {
-    char p[64];
-    snprintf(p, sizeof p, "model.layers.%" PRId64, l);
-    L->index = l;
-    L->moe = fp4m_layer_is_moe(c, l);
-    return set_tensor(&L->attn_norm, l, -1, c->hidden_size, 0, "%s.input_layernorm.weight", p) ||
-                   set_tensor(&L->ffn_norm, l, -1, c->hidden_size, 0,
-                              "%s.post_attention_layernorm.weight", p) ||
-                   set_attn(L, c, p) || set_ffn(L, c, p)
-               ? -1
-               : 0;
+    if (fp4m_manifest(c, place, m)) return -1;
+    if (!c->tie_word_embeddings) return 0;
+    fp4m_tensor_info head = {.slot = FP4M_SLOT_HEAD, .layer = -1, .expert = -1, .out = c->vocab_size,
+                             .in = c->hidden_size, .linear = true, .lclass = FP4M_LC_HEAD};
+    snprintf(head.name, sizeof head.name, "model.embed_tokens.weight");
+    return set_from_info(&m->head, &head);
 }
 
 /* Calls fn on every tensor descriptor of layer L. */
@@ -179,98 +154,47 @@ typedef struct w_src {
 
 #define NVFP4_BLOCK 16 /* elements per E4M3 block scale (recipes.md §1) */
 
-/* Companion of X.weight: X + suffix (".weight_scale", ".input_scale", ...). */
-static void companion(const m_tensor *w, const char *suffix, char *buf, size_t n) {
+/* Module name of a weight: "X" for "X.weight". */
+static void stem_of(const m_tensor *w, char *buf, size_t n) {
     size_t k = strlen(w->name);
     if (k >= 7 && strcmp(w->name + k - 7, ".weight") == 0) k -= 7;
-    snprintf(buf, n, "%.*s%s", (int)k, w->name, suffix);
+    snprintf(buf, n, "%.*s", (int)k, w->name);
 }
 
-static int mismatch(const char *name, const char *want, const fp4_st_tensor *t) {
-    char got[96];
-    shape_str(t, got, sizeof got);
-    return fp4_fail("model: tensor '%s': expected %s, checkpoint has %s %s", name, want,
-                    t->dtype_name, got);
-}
+static const w_format k_conv_format[FP4_DISK_COUNT] = {
+    [FP4_DISK_MODELOPT] = WF_NVFP4_MODELOPT,
+    [FP4_DISK_CT] = WF_NVFP4_CT,
+    [FP4_DISK_DEEPSEEK_FP8] = WF_FP8_BLOCK,
+};
 
-static int check_scale(fp4m_model *m, const m_tensor *w) {
-    char sname[300];
-    snprintf(sname, sizeof sname, "%s_scale_inv", w->name);
-    const fp4_st_tensor *s;
-    if (lookup(m, sname, &s)) return -1;
-    int64_t r = cdiv(w->out, block_rows(m)), c = cdiv(w->in, block_cols(m));
-    if (s->dtype != FP4_ST_F32 || !same_shape(s, 2, r, c)) {
-        char got[96];
-        shape_str(s, got, sizeof got);
-        return fp4_fail("model: tensor '%s': expected F32 [%" PRId64 ", %" PRId64
-                        "], checkpoint has %s %s",
-                        sname, r, c, s->dtype_name, got);
-    }
-    return 0;
-}
-
-/* An NVFP4 global scale: F32, 0-d (ModelOpt, §7.1 table) or [1]
- * (compressed-tensors, §7.2); finite and > 0 in either polarity (a zero,
- * negative or NaN one would zero, flip or poison the whole tensor). When not
- * `required` and absent: *out = 0. */
-static int read_global(fp4m_model *m, const char *name, bool required, float *out) {
-    const fp4_st_tensor *t;
-    *out = 0;
-    if (!required && !fp4_st_ckpt_has(m->ck, name)) return 0;
-    if (lookup(m, name, &t)) return -1;
-    if (t->dtype != FP4_ST_F32 || t->ndim > 1 || t->numel != 1)
-        return mismatch(name, "F32 scalar ([] or [1])", t);
-    memcpy(out, t->data, 4);
-    if (!isfinite(*out) || !(*out > 0))
-        return fp4_fail("model: tensor '%s': global scale %g must be finite and > 0", name,
-                        (double)*out);
-    return 0;
-}
-
-/* The NVFP4 tensors of w, `data` being X.weight (ModelOpt) or
- * X.weight_packed (compressed-tensors). */
-static int resolve_nvfp4(fp4m_model *m, const m_tensor *w, const char *data, w_src *s) {
-    const bool mo = s->fmt == WF_NVFP4_MODELOPT;
-    char name[300], want[96];
-    if (w->in % NVFP4_BLOCK)
-        return fp4_fail("model: tensor '%s': in = %" PRId64 " is not a multiple of %d, the NVFP4 "
-                        "block size",
-                        data, w->in, NVFP4_BLOCK);
-    if (!s->t && lookup(m, data, &s->t)) return -1;
-    snprintf(want, sizeof want, "U8 [%" PRId64 ", %" PRId64 "] (two E2M1 codes per byte)", w->out,
-             w->in / 2);
-    if (s->t->dtype != FP4_ST_U8 || !same_shape(s->t, 2, w->out, w->in / 2))
-        return mismatch(data, want, s->t);
-    companion(w, ".weight_scale", name, sizeof name);
-    if (lookup(m, name, &s->scale)) return -1;
-    snprintf(want, sizeof want, "F8_E4M3 [%" PRId64 ", %" PRId64 "] (one scale per %d)", w->out,
-             w->in / NVFP4_BLOCK, NVFP4_BLOCK);
-    if (s->scale->dtype != FP4_ST_F8_E4M3 || !same_shape(s->scale, 2, w->out, w->in / NVFP4_BLOCK))
-        return mismatch(name, want, s->scale);
-    companion(w, mo ? ".weight_scale_2" : ".weight_global_scale", name, sizeof name);
-    if (read_global(m, name, true, &s->wglobal)) return -1;
-    companion(w, mo ? ".input_scale" : ".input_global_scale", name, sizeof name);
-    return read_global(m, name, false, &s->iglobal);
+/* A quantized weight through ref/'s reader of the on-disk conventions
+ * (ref/disk.c: every dtype, shape and tensor scale checked there). */
+static int resolve_quantized(fp4m_model *m, const m_tensor *w, fp4_disk_conv conv, w_src *s) {
+    char stem[300];
+    stem_of(w, stem, sizeof stem);
+    const fp4_disk_want want = {w->out, w->in, {block_rows(m), block_cols(m)}};
+    fp4_disk_tensor d;
+    if (fp4_disk_read(m->ck, NULL, conv, stem, &want, &d)) return fp4_fail_wrap("model");
+    fp4_disk_names nm;
+    fp4_disk_names_of(conv, stem, &nm);
+    s->fmt = k_conv_format[conv];
+    s->wglobal = d.global_stored;
+    s->iglobal = d.has_input ? d.input_stored : 0;
+    return lookup(m, nm.codes, &s->t) || lookup(m, nm.scale, &s->scale) ? -1 : 0;
 }
 
 /* Finds w's tensors and checks their dtypes and shapes (not the data). */
 static int resolve(fp4m_model *m, const m_tensor *w, w_src *s) {
-    char packed[300];
     memset(s, 0, sizeof *s);
-    companion(w, ".weight_packed", packed, sizeof packed);
-    if (w->ndim == 2 && fp4_st_ckpt_has(m->ck, packed)) {
-        if (fp4_st_ckpt_has(m->ck, w->name))
-            return fp4_fail("model: tensor '%s': the checkpoint also holds '%s' (two layouts of "
-                            "one weight)",
-                            w->name, packed);
-        s->fmt = WF_NVFP4_CT;
-        return resolve_nvfp4(m, w, packed, s);
+    if (w->ndim == 2) {
+        char stem[300];
+        fp4_disk_conv conv;
+        stem_of(w, stem, sizeof stem);
+        int rc = fp4_disk_detect(m->ck, NULL, stem, &conv);
+        if (rc < 0) return fp4_fail_wrap("model");
+        if (rc == 0) return resolve_quantized(m, w, conv, s);
     }
     if (lookup(m, w->name, &s->t)) return -1;
-    if (w->ndim == 2 && s->t->dtype == FP4_ST_U8) {
-        s->fmt = WF_NVFP4_MODELOPT;
-        return resolve_nvfp4(m, w, w->name, s);
-    }
     if (!same_shape(s->t, w->ndim, w->out, w->in)) {
         char got[96], want[96];
         shape_str(s->t, got, sizeof got);
@@ -283,13 +207,7 @@ static int resolve(fp4m_model *m, const m_tensor *w, w_src *s) {
     }
     switch (s->t->dtype) {
     case FP4_ST_F64: case FP4_ST_F32: case FP4_ST_BF16: case FP4_ST_F16: return 0;
-    case FP4_ST_F8_E4M3:
-        if (w->ndim != 2) return fp4_fail("model: tensor '%s': F8_E4M3 vector unsupported", w->name);
-        s->fmt = WF_FP8_BLOCK;
-        if (check_scale(m, w)) return -1;
-        char sname[300];
-        snprintf(sname, sizeof sname, "%s_scale_inv", w->name);
-        return lookup(m, sname, &s->scale);
+    case FP4_ST_F8_E4M3: return fp4_fail("model: tensor '%s': F8_E4M3 vector unsupported", w->name);
     default:
         return fp4_fail("model: tensor '%s': dtype %s unsupported (F64, F32, BF16, F16, F8_E4M3; "
                         "U8 for NVFP4 linear weights)",
@@ -308,7 +226,7 @@ static int check_against_config(const fp4m_model *m, const m_tensor *w, const w_
                         fp4m_quant_method_name(q->method));
     char module[300];
     const char *pattern = NULL;
-    companion(w, "", module, sizeof module);
+    stem_of(w, module, sizeof module);
     if ((q->method == FP4M_QUANT_NVFP4_MODELOPT || q->method == FP4M_QUANT_NVFP4_CT) &&
         fp4m_quant_excluded(q, module, &pattern))
         return fp4_fail("model: tensor '%s' is stored as NVFP4 but %s excludes module '%s' "
@@ -654,13 +572,7 @@ int fp4m_weights_init(fp4m_model *m) {
     const fp4m_config *c = &m->cfg;
     m->layers = calloc((size_t)c->num_hidden_layers, sizeof(m_layer));
     if (!m->layers) return fp4_fail("model: out of memory");
-    if (set_tensor(&m->embed, -1, -1, c->vocab_size, c->hidden_size, "model.embed_tokens.weight") ||
-        set_tensor(&m->final_norm, -1, -1, c->hidden_size, 0, "model.norm.weight") ||
-        set_tensor(&m->head, -1, -1, c->vocab_size, c->hidden_size,
-                   c->tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"))
-        return -1;
-    for (int64_t l = 0; l < c->num_hidden_layers; l++)
-        if (set_layer(&m->layers[l], c, l)) return -1;
+    if (set_descriptors(m)) return -1;
     if (m->ck && check_all(m)) return -1; /* synthetic weights need no check */
     return m->opts.all_resident ? load_all(m) : 0;
 }

@@ -14,7 +14,9 @@
  * Conventions:
  *  - Input: a row-major [rows, cols] tensor of FP32, BF16 or FP16 codes
  *    (float / uint16_t arrays). Blocks run along cols (16 for NVFP4, 32 for
- *    MX); cols must be a multiple of the block size.
+ *    MX, 128 for DeepSeek FP8); cols must be a multiple of the block size,
+ *    except for DeepSeek's FP32-scaled blocks, whose last block may be
+ *    partial (the checkpoint's edge tiles, deepseek.md §3).
  *  - Output: packed E2M1 codes (element 2j in the low nibble of byte j) or
  *    one E4M3/E5M2 byte per element (MXFP8); one UE4M3 / UE8M0 scale byte per
  *    block in the linear [rows, cols/block] layout or the 128x4 swizzled
@@ -57,6 +59,9 @@ typedef enum fp4_qrecipe_id {
     FP4_QR_MXFP8_E5M2,        /* OCP MXFP8 E5M2 elements, RNE */
     FP4_QR_MXFP8_E5M2_RNA,    /* same, ties away */
     FP4_QR_VLLM_EXACT,        /* vLLM scaled_fp4_quant order with IEEE RN reciprocals */
+    FP4_QR_DEEPSEEK_FP8_WEIGHT, /* DeepSeek FP8 weights: E4M3, FP32 scale per 128x128, amax/448 */
+    FP4_QR_DEEPSEEK_FP8_ACT,    /* DeepSeek FP8 activations: E4M3, FP32 scale per 1x128,
+                                   max(amax, 1e-4)/448 (inference/kernel.py act_quant) */
     FP4_QR_COUNT
 } fp4_qrecipe_id;
 
@@ -74,9 +79,10 @@ typedef struct fp4_qrecipe {
     const char *aliases;     /* comma-separated other accepted names ("" if none) */
     const char *description; /* one line: the formula in short */
     const char *source;      /* repo@commit file function (recipes.md source index) */
-    int block;               /* 16 (NVFP4) or 32 (MX) */
+    int block;               /* elements of a row per scale: 16 (NVFP4), 32 (MX), 128 (DeepSeek) */
+    int block_rows;          /* rows per scale: 1, or 128 (DeepSeek weights) */
     fp4_format elem;         /* FP4_FMT_E2M1, FP4_FMT_E4M3 or FP4_FMT_E5M2 */
-    fp4_format scale;        /* FP4_FMT_UE4M3 or FP4_FMT_UE8M0 */
+    fp4_format scale;        /* FP4_FMT_UE4M3, FP4_FMT_UE8M0 or FP4_FMT_F32 (DeepSeek) */
     fp4_qglobal_polarity global;
     int zero_block_scale;    /* scale byte of an all-zero block (finite non-zero amax) */
     bool torch;              /* PyTorch recipe: fp4_qopts.torch_device matters */
@@ -215,6 +221,8 @@ int fp4q_nvfp4_run(const fp4_qrecipe *r, fp4_format in_fmt, const float *x, int6
                    uint8_t *codes, uint8_t *scales);
 int fp4q_mx_run(const fp4_qrecipe *r, const float *x, int64_t rows, int64_t cols,
                 uint8_t *codes, uint8_t *scales);
+int fp4q_fp8_block_run(const fp4_qrecipe *r, const float *x, int64_t rows, int64_t cols,
+                       uint8_t *codes, float *scales);
 void fp4q_te_rht(float *x, int64_t rows, int64_t cols, const int8_t *signs);
 float fp4q_tensor_amax(const float *x, int64_t n, bool kernel);
 #endif

@@ -6,6 +6,7 @@
 #include "fp4quant.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,12 @@
 /* ------------------------------------------------------------------------ */
 
 #define NV(id, name, aliases, desc, src, pol, zero, torch, te)                                  \
-    {id, name, aliases, desc, src, 16, FP4_FMT_E2M1, FP4_FMT_UE4M3, pol, zero, torch, true, te}
+    {id, name, aliases, desc, src, 16, 1, FP4_FMT_E2M1, FP4_FMT_UE4M3, pol, zero, torch, true, te}
 #define MX(id, name, aliases, desc, elem)                                                       \
     {id,    name, aliases, desc,                                                               \
      "OCP Microscaling Formats (MX) v1.0 §6.3; microsoft/microxcaling mx/mx_ops.py "          \
      "_shared_exponents, _quantize_mx",                                                       \
-     32,    elem, FP4_FMT_UE8M0, FP4_QGLOBAL_NONE, 0x00, false, false, false}
+     32,    1, elem, FP4_FMT_UE8M0, FP4_QGLOBAL_NONE, 0x00, false, false, false}
 
 static const fp4_qrecipe k_recipes[FP4_QR_COUNT] = {
     NV(FP4_QR_MODELOPT_V02X, "modelopt-v0.2x", "modelopt-v0.23,modelopt-old,modelopt-r1",
@@ -107,6 +108,20 @@ static const fp4_qrecipe k_recipes[FP4_QR_COUNT] = {
        "cvt_warp_fp16_to_fp4 (the kernel's formula, recipes.md §2.6) with exact "
        "reciprocals: what the kernel computes when built without fast math",
        FP4_QGLOBAL_DECODE, 0x00, false, false),
+    /* DeepSeek-V3/R1 FP8 (recipes.md §2.13, deepseek.md §2.3, §3). DeepSeek
+     * publishes no weight quantizer: the weight rule is act_quant's applied to
+     * 128x128 tiles, s = 1 for an all-zero tile (the checkpoint's scale_inv
+     * semantics w = e4m3 * s). */
+    {FP4_QR_DEEPSEEK_FP8_WEIGHT, "deepseek-fp8-weight", "deepseek-fp8,fp8-block",
+     "per 128x128 tile s=amax/448 (1 if amax=0) in FP32; code=e4m3(x/s) RNE satfinite; scale "
+     "stored as weight_scale_inv",
+     "deepseek-ai/DeepSeek-V3 inference/kernel.py act_quant (rule), inference/fp8_cast_bf16.py "
+     "and the R1 checkpoint's weight_scale_inv layout (deepseek.md §3)",
+     128, 128, FP4_FMT_E4M3, FP4_FMT_F32, FP4_QGLOBAL_NONE, 0x00, false, false, false},
+    {FP4_QR_DEEPSEEK_FP8_ACT, "deepseek-fp8-act", "fp8-block-act",
+     "per row and 128 channels s=max(amax,1e-4)/448 in FP32; code=e4m3(x/s) RNE satfinite",
+     "deepseek-ai/DeepSeek-V3 inference/kernel.py act_quant_kernel (amax floor 1e-4)",
+     128, 1, FP4_FMT_E4M3, FP4_FMT_F32, FP4_QGLOBAL_NONE, 0x00, false, false, false},
 };
 
 const fp4_qrecipe *fp4_qrecipe_get(fp4_qrecipe_id id) {
@@ -145,10 +160,14 @@ int fp4_qrecipe_from_name(const char *name, const fp4_qrecipe **out) {
     return fp4_fail("unknown quantization recipe '%s' (known: %s)", name, fp4_qrecipe_names());
 }
 
+/* From the table, in its order (the one list of recipe names). */
 const char *fp4_qrecipe_names(void) {
-    return "modelopt-v0.2x, modelopt, torchao, torchao-2025, te, vllm-fast, vllm-exact, flashinfer-fast, "
-           "flashinfer-exact, compressed-tensors, mxfp4, mxfp4-rna, mxfp8-e4m3, "
-           "mxfp8-e4m3-rna, mxfp8-e5m2, mxfp8-e5m2-rna";
+    static char buf[512];
+    if (!buf[0])
+        for (int i = 0; i < FP4_QR_COUNT; i++)
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? ", " : "",
+                     k_recipes[i].name);
+    return buf;
 }
 
 fp4_qopts fp4_qopts_default(void) {
@@ -186,6 +205,8 @@ static int check_opts(const fp4_qrecipe *r, fp4_format in_fmt, const fp4_qopts *
                                 o->rht_signs[i]);
     if (o->single_level && !is_torchao(r))
         return fp4_fail("fp4_quantize: single_level is a torchao option (recipe %s)", r->name);
+    if (r->scale == FP4_FMT_F32 && o->layout != FP4_SCALE_LINEAR)
+        return fp4_fail("fp4_quantize: %s has FP32 block scales: linear layout only", r->name);
     if (r->global == FP4_QGLOBAL_NONE && o->global_source != FP4_QGS_COMPUTE)
         return fp4_fail("fp4_quantize: %s has no tensor scale; leave global_source COMPUTE", r->name);
     return 0;
@@ -199,7 +220,7 @@ static int check_args(const fp4_qrecipe *r, fp4_format in_fmt, const void *x, in
         return fp4_fail("fp4_quantize: input must be f32, bf16 or f16");
     if (rows <= 0 || cols <= 0)
         return fp4_fail("fp4_quantize: bad shape [%lld, %lld]", (long long)rows, (long long)cols);
-    if (cols % r->block != 0)
+    if (cols % r->block != 0 && r->scale != FP4_FMT_F32)
         return fp4_fail("fp4_quantize: cols (%lld) must be a multiple of %d for %s",
                         (long long)cols, r->block, r->name);
     if (rows > ((int64_t)1 << 40) / cols)
@@ -238,7 +259,7 @@ static int finish_layout(fp4_qtensor *q, const fp4_qopts *o, uint8_t *lin) {
     q->t.layout = o->layout;
     if (o->layout == FP4_SCALE_LINEAR) {
         q->scales = lin;
-        q->scales_bytes = (size_t)(q->t.rows * fp4_tensor_scale_cols(&q->t));
+        q->scales_bytes = (size_t)(fp4_tensor_scales_count(&q->t) * fp4_tensor_scale_bytes(&q->t));
         return 0;
     }
     q->scales_bytes = fp4_swizzled_bytes(q->t.rows, fp4_tensor_scale_cols(&q->t));
@@ -254,6 +275,8 @@ static int run_recipe(const fp4_qrecipe *r, fp4_format in_fmt, float *xf, bool h
     if (r->global == FP4_QGLOBAL_NONE) {
         q->amax = fp4q_tensor_amax(xf, q->t.rows * q->t.cols, true);
         q->global_encode = q->global_decode = q->global_stored = 1.0f;
+        if (r->scale == FP4_FMT_F32)
+            return fp4q_fp8_block_run(r, xf, q->t.rows, q->t.cols, codes, (float *)(void *)lin);
         return fp4q_mx_run(r, xf, q->t.rows, q->t.cols, codes, lin);
     }
     if (o->rht) {
@@ -277,13 +300,14 @@ int fp4_quantize(const fp4_qrecipe *r, fp4_format in_fmt, const void *x, int64_t
     q.t = fp4_tensor_plain(r->elem, rows, cols, NULL);
     q.t.packed = r->elem == FP4_FMT_E2M1;
     q.t.block = r->block;
+    q.t.block_rows = r->block_rows;
     q.t.scale_fmt = r->scale;
     int64_t n = rows * cols;
 
     bool has_nan = false;
     float *xf = load_input(in_fmt, x, n, &has_nan);
     uint8_t *codes = malloc((size_t)n);
-    uint8_t *lin = malloc((size_t)(rows * fp4_tensor_scale_cols(&q.t)));
+    uint8_t *lin = malloc((size_t)(fp4_tensor_scales_count(&q.t) * fp4_tensor_scale_bytes(&q.t)));
     if (!xf || !codes || !lin) {
         free(xf), free(codes), free(lin);
         return fp4_fail("fp4_quantize: out of memory");
@@ -336,50 +360,21 @@ void fp4_qtensor_free(fp4_qtensor *q) {
 /* Reading back, exact values                                                */
 /* ------------------------------------------------------------------------ */
 
+/* The result is an fp4_tensor: its accessors (tensor.c) read it. */
 uint8_t fp4_qtensor_code(const fp4_qtensor *q, int64_t r, int64_t c) {
-    int64_t i = r * q->t.cols + c;
-    if (q->t.elem != FP4_FMT_E2M1) return q->codes[i];
-    uint8_t b = q->codes[i / 2];
-    return (i & 1) ? e2m1x2_odd(b) : e2m1x2_even(b);
+    return (uint8_t)fp4_tensor_code(&q->t, r, c);
 }
 
 uint8_t fp4_qtensor_scale(const fp4_qtensor *q, int64_t r, int64_t c) {
-    int64_t g = c / q->t.block;
-    if (q->t.layout == FP4_SCALE_SWIZZLED) return q->scales[fp4_swizzled_offset(r, g, fp4_tensor_scale_cols(&q->t))];
-    return q->scales[r * fp4_tensor_scale_cols(&q->t) + g];
-}
-
-/* Exact product of two values with IEEE rules for the specials. */
-static fp4_value value_mul(fp4_value a, fp4_value b) {
-    fp4_value z = {FP4_CLASS_ZERO, a.sign ^ b.sign, 0, 0};
-    if (a.cls == FP4_CLASS_NAN || b.cls == FP4_CLASS_NAN) return (fp4_value){FP4_CLASS_NAN, 0, 0, 0};
-    bool inf = a.cls == FP4_CLASS_INF || b.cls == FP4_CLASS_INF;
-    bool zero = a.cls == FP4_CLASS_ZERO || b.cls == FP4_CLASS_ZERO;
-    if (inf && zero) return (fp4_value){FP4_CLASS_NAN, 0, 0, 0};
-    if (inf) return (fp4_value){FP4_CLASS_INF, a.sign ^ b.sign, 0, 0};
-    if (zero) return z;
-    /* Significands: E2M1 <= 2 bits, scale <= 4 bits, FP32 <= 24 bits. */
-    uint64_t sig = a.sig * b.sig;
-    int32_t exp = a.exp + b.exp;
-    int tz = __builtin_ctzll(sig);
-    return (fp4_value){FP4_CLASS_FINITE, a.sign ^ b.sign, sig >> tz, exp + tz};
-}
-
-/* Scale bytes of float8_e4m3fn producers decode as E4M3 (torch can store
- * 0xFF for a negative NaN); UE8M0 as is. */
-static fp4_value scale_value(const fp4_qtensor *q, uint8_t s) {
-    return fp4_decode(q->t.scale_fmt == FP4_FMT_UE8M0 ? FP4_FMT_UE8M0 : FP4_FMT_E4M3, s);
+    return (uint8_t)fp4_tensor_scale_code(&q->t, r, c);
 }
 
 fp4_value fp4_qtensor_block_value(const fp4_qtensor *q, int64_t r, int64_t c) {
-    fp4_value e = fp4_decode(q->t.elem, fp4_qtensor_code(q, r, c));
-    return value_mul(e, scale_value(q, fp4_qtensor_scale(q, r, c)));
+    return fp4_tensor_block_value(&q->t, r, c);
 }
 
 fp4_value fp4_qtensor_value(const fp4_qtensor *q, int64_t r, int64_t c) {
-    fp4_value v = fp4_qtensor_block_value(q, r, c);
-    if (q->recipe->global == FP4_QGLOBAL_NONE) return v;
-    return value_mul(v, fp4_value_from_f32(q->global_decode));
+    return fp4_tensor_value(&q->t, r, c);
 }
 
 int fp4_qtensor_dequantize(const fp4_qtensor *q, double *dst) {

@@ -279,7 +279,7 @@ static long check_gemm_backend(const fp4m_gemm_backend *b, int64_t N, int64_t K,
     float *xf = malloc(M * K * 4), *wf = malloc(N * K * 4), *z1 = malloc(M * N * 4), *z2 = malloc(M * N * 4);
     for (int64_t i = 0; i < M * K; i++) xf[i] = (float)(x[i] = (double)(int32_t)fp4t_rand32(fp4t_seed(), stream, i) / 2147483648.0);
     for (int64_t i = 0; i < N * K; i++) wf[i] = (float)(w[i] = (double)(int32_t)fp4t_rand32(fp4t_seed(), stream + 1, i) / 2147483648.0);
-    fp4m_linear_desc d = {"test", 0, -1, N, K, NULL};
+    fp4m_linear_desc d = {"test", 0, -1, N, K, NULL, FP4M_LC_DENSE};
     long bad64 = 0, bad32 = 0, chain64 = 0, f256 = 0;
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);

@@ -68,7 +68,7 @@ static int run_backend(const char *policy, const char *name, int64_t layer,
     pol.engine = g_engine;
     if (g_out != FP4_FMT_COUNT) pol.out = g_out;
     if (fp4m_policy_backend_new(&pol, &b)) return -1;
-    fp4m_linear_desc d = {name, layer, -1, N, K, st};
+    fp4m_linear_desc d = {name, layer, -1, N, K, st, fp4t_lclass_of(name)};
     int rc;
     if (p == FP4M_F64) {
         rc = b->gemm_f64(b->ctx, &d, m, g_x + row0 * K, g_w, y);
@@ -308,7 +308,7 @@ static void check_bf16_edges(void) {
     fp4m_policy pol;
     fp4m_gemm_backend *b;
     if (fp4m_policy_from_name("bf16", &pol) || fp4m_policy_backend_new(&pol, &b)) return;
-    fp4m_linear_desc d = {"model.layers.0.self_attn.q_a_proj.weight", 0, -1, K, K, NULL};
+    fp4m_linear_desc d = {"model.layers.0.self_attn.q_a_proj.weight", 0, -1, K, K, NULL, FP4M_LC_ATTN};
     int bad = 0;
     if (fp4t_check(b->gemm_f64(b->ctx, &d, 1, x, w, y) == 0, "bf16 edges: %s", fp4_last_error()))
         for (int i = 0; i < K; i++) {
@@ -335,17 +335,21 @@ static void check_names(void) {
         {"model.layers.3.self_attn.kv_b_proj.weight", 3, FP4M_Q_BF16},
         {"model.layers.3.self_attn.o_proj.weight", 3, FP4M_Q_BF16},
         {"model.layers.0.mlp.gate_proj.weight", 0, FP4M_Q_W4A4},
+        {"model.layers.2.mlp.experts.4.gate_proj.weight", 2, FP4M_Q_W4A4},
         {"model.layers.3.mlp.experts.255.down_proj.weight", 3, FP4M_Q_W4A4},
         {"model.layers.3.mlp.shared_experts.up_proj.weight", 3, FP4M_Q_W4A4},
         {"lm_head.weight", -1, FP4M_Q_BF16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        fp4m_linear_desc d = {cases[i].name, cases[i].layer, -1, 1, 16, NULL};
+        fp4m_linear_desc d = {cases[i].name, cases[i].layer, -1, 1, 16, NULL,
+                              fp4t_lclass_of(cases[i].name)};
+        fp4t_check((int)d.lclass >= 0, "the manifest has no linear layer '%s'", cases[i].name);
         fp4t_check(pol.fmt[fp4m_linear_class(&d)] == cases[i].want, "modelopt-r1: %s is %s",
                    cases[i].name, fp4m_qfmt_name(pol.fmt[fp4m_linear_class(&d)]));
     }
     fp4m_policy_from_name("modelopt-r1-v2", &pol);
-    fp4m_linear_desc o = {"model.layers.3.self_attn.o_proj.weight", 3, -1, 1, 16, NULL};
+    fp4m_linear_desc o = {"model.layers.3.self_attn.o_proj.weight", 3, -1, 1, 16, NULL,
+                          fp4t_lclass_of("model.layers.3.self_attn.o_proj.weight")};
     fp4t_check(pol.fmt[fp4m_linear_class(&o)] == FP4M_Q_W4A4, "modelopt-r1-v2 quantizes o_proj");
     fp4m_gemm_backend *b;
     fp4m_policy_from_name("modelopt-r1", &pol);

@@ -21,6 +21,34 @@
 #error "FP4_MODEL_TEST_DATA must name tests/data"
 #endif
 #define TINY_DIR FP4_MODEL_TEST_DATA "/hf-deepseek-v3-tiny"
+
+/* The policy class the manifest gives a linear layer's checkpoint name, in
+ * R1's config with every layer but layer 0 an MoE layer (so one config has
+ * every kind of name the tests use); -1 if the name is not a linear layer. */
+typedef struct fp4t_find_ctx {
+    const char *name;
+    int lclass;
+} fp4t_find_ctx;
+
+static inline int fp4t_find_cb(void *ctx, const fp4m_tensor_info *t) {
+    fp4t_find_ctx *x = (fp4t_find_ctx *)ctx;
+    if (strcmp(t->name, x->name) != 0) return 0;
+    x->lclass = t->lclass;
+    return 1;
+}
+
+static inline fp4m_lclass fp4t_lclass_of(const char *name) {
+    static fp4m_config c;
+    static int loaded;
+    if (!loaded) {
+        loaded = fp4m_config_load(FP4_MODEL_TEST_DATA "/r1-config.json", &c) == 0 ? 1 : -1;
+        c.first_k_dense_replace = 1;
+        c.num_hidden_layers = 4;
+    }
+    fp4t_find_ctx x = {name, -1};
+    if (loaded > 0) fp4m_manifest(&c, fp4t_find_cb, &x);
+    return (fp4m_lclass)x.lclass;
+}
 #define TINY_ACTS TINY_DIR "/activations.safetensors"
 
 /* Fixture name of a traced op ("layers.1.mlp.gate.1"), or 0 if the fixture
