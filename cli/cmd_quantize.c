@@ -490,31 +490,14 @@ static int print_text(const q_state *st, const q_tensor_result *res, int64_t n) 
 /* Checkpoint writing                                                        */
 /* ------------------------------------------------------------------------ */
 
+/* fp4sim's on-disk convention (ref/fp4tensor.h): NAME codes (U8 packed E2M1,
+ * or F8_E4M3 / F8_E5M2 elements), NAME_scale, NAME_scale_2 (decode-polarity
+ * tensor scale, NVFP4 recipes only). */
 static int add_quantized(fp4_st_writer *w, const fp4_st_tensor *t, const fp4_qtensor *q) {
-    size_t nlen = strlen(t->name);
-    char *name = malloc(nlen + 16);
-    if (!name) return cli_fail("quantize: out of memory");
-    int64_t shape[2] = {q->t.rows, q->t.rows > 0 ? (int64_t)q->codes_bytes / q->t.rows : 0};
-    fp4_st_status s = fp4_st_writer_add(w, t->name, FP4_ST_U8, 2, shape, q->codes,
-                                        (int64_t)q->codes_bytes);
-    if (s == FP4_ST_OK) {
-        snprintf(name, nlen + 16, "%s_scale", t->name);
-        fp4_st_dtype sd = q->t.scale_fmt == FP4_FMT_UE8M0 ? FP4_ST_F8_E8M0 : FP4_ST_F8_E4M3;
-        if (q->t.layout == FP4_SCALE_SWIZZLED) {
-            sd = FP4_ST_U8;
-            shape[0] = (q->t.rows + 127) / 128 * 128;
-            shape[1] = (fp4_tensor_scale_cols(&q->t) + 3) / 4 * 4;
-        } else {
-            shape[1] = fp4_tensor_scale_cols(&q->t);
-        }
-        s = fp4_st_writer_add(w, name, sd, 2, shape, q->scales, (int64_t)q->scales_bytes);
-    }
-    if (s == FP4_ST_OK && q->recipe->global != FP4_QGLOBAL_NONE) {
-        snprintf(name, nlen + 16, "%s_scale_2", t->name);
-        s = fp4_st_writer_add_copy(w, name, FP4_ST_F32, 0, NULL, &q->global_decode, 4);
-    }
-    free(name);
-    if (s != FP4_ST_OK) return cli_lib_error("quantize");
+    fp4_disk_tensor d = {.t = q->t, .conv = FP4_DISK_FP4SIM,
+                         .has_global = q->recipe->global != FP4_QGLOBAL_NONE,
+                         .global_stored = q->global_decode};
+    if (fp4_disk_write(w, t->name, &d) != 0) return cli_lib_error("quantize");
     return CLI_OK;
 }
 

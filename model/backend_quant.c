@@ -257,74 +257,59 @@ static int w4a4(const qcall *q) {
 
 enum { FP8_B = 128 };
 
-static uint8_t e4m3_of(float v) {
-    uint8_t c;
-    fp4_f32_to_e4m3_rne_sat(&c, &v, 1);
-    return c;
-}
-
-/* Weights [n, kp] E4M3 (zero padded) and float scales [ceil(n/128)][kp/128]. */
-static int fp8_weight(const qcall *q, int64_t kp, uint8_t *codes, float *scales) {
+/* The weight as E4M3 + FP32 scales per 128x128: the stored form, or the
+ * deepseek-fp8-weight recipe on the path-precision values (DeepSeek
+ * publishes no weight quantizer; the recipe is act_quant's rule on tiles). */
+static int fp8_weight(const qcall *q, fp4_qtensor *own, fp4_tensor *w) {
     const fp4m_stored_weight *s = q->d->stored;
-    const int64_t gr = (q->n + FP8_B - 1) / FP8_B, gc = kp / FP8_B;
     if (s && s->kind == FP4M_STORED_FP8_BLOCK) {
         if (s->t.block_rows != FP8_B || s->t.block != FP8_B)
             return fp4_fail("model: '%s': FP8 policy needs 128x128 weight blocks", q->d->name);
-        for (int64_t r = 0; r < q->n; r++)
-            memcpy(codes + r * kp, (const uint8_t *)s->t.codes + r * q->k, (size_t)q->k);
-        memcpy(scales, s->t.scales, (size_t)(gr * gc) * sizeof(float));
+        *w = s->t;
         return 0;
     }
-    for (int64_t br = 0; br < gr; br++)
-        for (int64_t bc = 0; bc < gc; bc++) {
-            float amax = 0;
-            for (int64_t r = br * FP8_B; r < q->n && r < (br + 1) * FP8_B; r++)
-                for (int64_t c = bc * FP8_B; c < q->k && c < (bc + 1) * FP8_B; c++)
-                    amax = fmaxf(amax, fabsf((float)at(q->w, r * q->k + c, q->f64)));
-            float sc = amax > 0 ? amax / 448.0f : 1.0f;
-            scales[br * gc + bc] = sc;
-            for (int64_t r = br * FP8_B; r < q->n && r < (br + 1) * FP8_B; r++)
-                for (int64_t c = bc * FP8_B; c < q->k && c < (bc + 1) * FP8_B; c++)
-                    codes[r * kp + c] = e4m3_of((float)at(q->w, r * q->k + c, q->f64) / sc);
-        }
+    float *wf = malloc((size_t)(q->n * q->k) * sizeof(float));
+    if (!wf) return fp4_fail_kind(FP4_ERR_NOMEM, "model: out of memory in '%s'", q->d->name);
+    for (int64_t i = 0; i < q->n * q->k; i++) wf[i] = (float)at(q->w, i, q->f64);
+    int rc = fp4_quantize_by_name("deepseek-fp8-weight", FP4_FMT_F32, wf, q->n, q->k, NULL, own);
+    free(wf);
+    if (rc) return fp4_fail_wrap("model: quantizing '%s'", q->d->name);
+    *w = own->t;
     return 0;
 }
 
-/* Activation row r: per 128 channels s = max(amax, 1e-4) / 448 (§2.13). */
-static void fp8_act_row(const qcall *q, int64_t r, int64_t kp, uint8_t *codes, float *scales) {
-    for (int64_t g = 0; g < kp / FP8_B; g++) {
-        float v[FP8_B], amax = 1e-4f;
-        for (int64_t j = 0; j < FP8_B; j++) {
-            int64_t c = g * FP8_B + j;
-            v[j] = c < q->k ? (float)round_to(q->c->p.act_in, at(q->x, r * q->k + c, q->f64)) : 0.0f;
-            amax = fmaxf(amax, fabsf(v[j]));
-        }
-        float s = amax / 448.0f;
-        scales[g] = s;
-        for (int64_t j = 0; j < FP8_B; j++) codes[g * FP8_B + j] = e4m3_of(v[j] / s);
+/* Activations rounded to act_in, then per row and 128 channels
+ * s = max(amax, 1e-4) / 448 (deepseek-fp8-act, recipes.md §2.13). */
+static int fp8_acts(const qcall *q, fp4_qtensor *own) {
+    const bool bf = q->c->p.act_in == FP4_FMT_BF16;
+    void *buf = malloc((size_t)(q->m * q->k) * (bf ? 2 : 4));
+    if (!buf) return fp4_fail_kind(FP4_ERR_NOMEM, "model: out of memory in '%s'", q->d->name);
+    for (int64_t i = 0; i < q->m * q->k; i++) {
+        double v = at(q->x, i, q->f64);
+        if (bf) ((uint16_t *)buf)[i] = bf16_code(v);
+        else ((float *)buf)[i] = (float)v;
     }
+    int rc = fp4_quantize_by_name("deepseek-fp8-act", q->c->p.act_in, buf, q->m, q->k, NULL, own);
+    free(buf);
+    return rc ? fp4_fail_wrap("model: quantizing the input of '%s'", q->d->name) : 0;
 }
 
 static int fp8_block(const qcall *q) {
-    const int64_t kp = (q->k + FP8_B - 1) / FP8_B * FP8_B, gc = kp / FP8_B;
-    const int64_t gr = (q->n + FP8_B - 1) / FP8_B;
-    uint8_t *wc = calloc((size_t)(q->n * kp), 1), *xc = calloc((size_t)(q->m * kp), 1);
-    float *ws = malloc((size_t)(gr * gc) * sizeof(float)), *xs = malloc((size_t)(q->m * gc) * sizeof(float));
+    fp4_qtensor wq, xq;
+    memset(&wq, 0, sizeof wq);
+    memset(&xq, 0, sizeof xq);
+    fp4_tensor W;
     void *D = malloc((size_t)(q->m * q->n) * 4);
-    int rc = !wc || !xc || !ws || !xs || !D ? fp4_fail("model: out of memory in '%s'", q->d->name) : 0;
-    if (!rc) rc = fp8_weight(q, kp, wc, ws);
-    for (int64_t r = 0; !rc && r < q->m; r++) fp8_act_row(q, r, kp, xc + r * kp, xs + r * gc);
+    int rc = !D ? fp4_fail_kind(FP4_ERR_NOMEM, "model: out of memory in '%s'", q->d->name) : 0;
+    if (!rc) rc = fp8_weight(q, &wq, &W);
+    if (!rc) rc = fp8_acts(q, &xq);
     if (!rc) {
-        fp4_tensor A = fp4_tensor_fp8_block(q->m, kp, xc, xs, 1);
-        fp4_tensor B = fp4_tensor_fp8_block(q->n, kp, wc, ws, FP8_B);
-        rc = engine_gemm(q, &A, &B, D);
+        rc = engine_gemm(q, &xq.t, &W, D);
         if (rc) rc = fp4_fail_wrap("model: FP8 GEMM of '%s'", q->d->name);
         else store_codes(q, 0, q->m, D);
     }
-    free(wc);
-    free(xc);
-    free(ws);
-    free(xs);
+    fp4_qtensor_free(&wq);
+    fp4_qtensor_free(&xq);
     free(D);
     return rc;
 }

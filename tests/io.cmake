@@ -7,6 +7,9 @@ get_filename_component(FP4_IO_SHARED_FIXTURES "${PROJECT_SOURCE_DIR}/../shared/f
 
 foreach(t errors roundtrip ckpt fixture fuzz shared_fixture)
   fp4_add_test(test_io_${t} test_io_${t}.c "unit")
+  if(t STREQUAL "fixture")
+    target_link_libraries(test_io_fixture PRIVATE fp4model) # the tensor manifest
+  endif()
   target_compile_definitions(test_io_${t} PRIVATE
     FP4_IO_TEST_DATA="${FP4_IO_TEST_DATA}"
     FP4_IO_SHARED_FIXTURES="${FP4_IO_SHARED_FIXTURES}")

@@ -1,9 +1,11 @@
 /* test_io_fixture.c - the real headers of the tiny DeepSeek-V3 checkpoint
  * (tests/data/deepseek-v3-tiny, copied from shared/fixtures): every tensor the
- * config implies is present with its dtype and shape, index and shards agree,
+ * model's manifest lists for its config is present with its dtype and shape,
+ * and nothing else; index and shards agree,
  * and the writer reproduces the reference library's files byte for byte
  * (header, layout, padding) and transformers' index file exactly.
  * The files are rebuilt around the stored headers with zero-filled data. */
+#include "fp4model.h"
 #include "test_io_util.h"
 
 #include <cjson/cJSON.h>
@@ -46,80 +48,20 @@ static image load_image(const char *name) {
     return im;
 }
 
-typedef struct cfg {
-    int64_t H, V, I, MI, qlora, kvlora, heads, nope, rope, vdim, experts, shared, layers, dense;
-} cfg;
-
-static int64_t cfg_int(const cJSON *root, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    fp4t_check(cJSON_IsNumber(v), "config.json lacks %s", key);
-    return v ? (int64_t)v->valuedouble : 0;
-}
-
-static cfg load_config(void) {
-    size_t len = 0;
-    uint8_t *text = tio_read(DATA_DIR "/config.json", &len);
-    cJSON *r = text ? cJSON_Parse((const char *)text) : NULL;
-    fp4t_check(r != NULL, "config.json unreadable");
-    cfg c = {0};
-    if (r) {
-        c = (cfg){cfg_int(r, "hidden_size"), cfg_int(r, "vocab_size"),
-                  cfg_int(r, "intermediate_size"), cfg_int(r, "moe_intermediate_size"),
-                  cfg_int(r, "q_lora_rank"), cfg_int(r, "kv_lora_rank"),
-                  cfg_int(r, "num_attention_heads"), cfg_int(r, "qk_nope_head_dim"),
-                  cfg_int(r, "qk_rope_head_dim"), cfg_int(r, "v_head_dim"),
-                  cfg_int(r, "n_routed_experts"), cfg_int(r, "n_shared_experts"),
-                  cfg_int(r, "num_hidden_layers"), cfg_int(r, "first_k_dense_replace")};
-    }
-    cJSON_Delete(r);
-    free(text);
-    return c;
-}
-
 static int64_t g_expected;
 
-static void expect2(fp4_st_ckpt *ck, const char *name, int64_t d0, int64_t d1) {
-    const fp4_st_tensor *t = NULL;
+/* One manifest entry (model/manifest.c) must be in the checkpoint, F32,
+ * with the manifest's shape: the manifest checked against a real
+ * transformers checkpoint. */
+static int expect_info(void *ctx, const fp4m_tensor_info *t) {
+    fp4_st_ckpt *ck = ctx;
+    const fp4_st_tensor *x = NULL;
     g_expected++;
-    if (!fp4t_check(fp4_st_ckpt_get(ck, name, &t) == FP4_ST_OK, "%s", fp4_last_error())) return;
-    int64_t shape[2] = {d0, d1};
-    fp4t_check(fp4_st_expect(t, "fixture", FP4_ST_F32, d1 < 0 ? 1 : 2, shape) == FP4_ST_OK, "%s",
+    if (!fp4t_check(fp4_st_ckpt_get(ck, t->name, &x) == FP4_ST_OK, "%s", fp4_last_error())) return 0;
+    int64_t shape[2] = {t->out, t->in};
+    fp4t_check(fp4_st_expect(x, "fixture", FP4_ST_F32, t->in ? 2 : 1, shape) == FP4_ST_OK, "%s",
                fp4_last_error());
-}
-
-static void expect_layer(fp4_st_ckpt *ck, const cfg *c, int L) {
-    char n[160];
-#define P(suffix) (snprintf(n, sizeof n, "model.layers.%d.%s", L, suffix), n)
-    expect2(ck, P("input_layernorm.weight"), c->H, -1);
-    expect2(ck, P("post_attention_layernorm.weight"), c->H, -1);
-    expect2(ck, P("self_attn.q_a_proj.weight"), c->qlora, c->H);
-    expect2(ck, P("self_attn.q_a_layernorm.weight"), c->qlora, -1);
-    expect2(ck, P("self_attn.q_b_proj.weight"), c->heads * (c->nope + c->rope), c->qlora);
-    expect2(ck, P("self_attn.kv_a_proj_with_mqa.weight"), c->kvlora + c->rope, c->H);
-    expect2(ck, P("self_attn.kv_a_layernorm.weight"), c->kvlora, -1);
-    expect2(ck, P("self_attn.kv_b_proj.weight"), c->heads * (c->nope + c->vdim), c->kvlora);
-    expect2(ck, P("self_attn.o_proj.weight"), c->H, c->heads * c->vdim);
-    if (L < c->dense) {
-        expect2(ck, P("mlp.gate_proj.weight"), c->I, c->H);
-        expect2(ck, P("mlp.up_proj.weight"), c->I, c->H);
-        expect2(ck, P("mlp.down_proj.weight"), c->H, c->I);
-        return;
-    }
-    expect2(ck, P("mlp.gate.weight"), c->experts, c->H);
-    expect2(ck, P("mlp.gate.e_score_correction_bias"), c->experts, -1);
-    for (int e = 0; e < c->experts; e++) {
-        char m[96];
-        snprintf(m, sizeof m, "mlp.experts.%d.gate_proj.weight", e);
-        expect2(ck, P(m), c->MI, c->H);
-        snprintf(m, sizeof m, "mlp.experts.%d.up_proj.weight", e);
-        expect2(ck, P(m), c->MI, c->H);
-        snprintf(m, sizeof m, "mlp.experts.%d.down_proj.weight", e);
-        expect2(ck, P(m), c->H, c->MI);
-    }
-    expect2(ck, P("mlp.shared_experts.gate_proj.weight"), c->MI * c->shared, c->H);
-    expect2(ck, P("mlp.shared_experts.up_proj.weight"), c->MI * c->shared, c->H);
-    expect2(ck, P("mlp.shared_experts.down_proj.weight"), c->H, c->MI * c->shared);
-#undef P
+    return 0;
 }
 
 /* Writes the two shards and the index into a temp dir; returns the dir. */
@@ -144,12 +86,10 @@ static void test_checkpoint(image *im) {
     fp4_st_ckpt *ck = NULL;
     if (!fp4t_check(fp4_st_ckpt_open(dir, &ck) == FP4_ST_OK, "open: %s", fp4_last_error())) return;
     fp4t_check(fp4_st_ckpt_verify(ck) == FP4_ST_OK, "verify: %s", fp4_last_error());
-    cfg c = load_config();
+    fp4m_config c;
     g_expected = 0;
-    expect2(ck, "model.embed_tokens.weight", c.V, c.H);
-    expect2(ck, "lm_head.weight", c.V, c.H);
-    expect2(ck, "model.norm.weight", c.H, -1);
-    for (int L = 0; L < c.layers; L++) expect_layer(ck, &c, L);
+    if (fp4t_check(fp4m_config_load(DATA_DIR "/config.json", &c) == 0, "config: %s", fp4_last_error()))
+        fp4m_manifest(&c, expect_info, ck);
     fp4t_check(fp4_st_ckpt_count(ck) == g_expected && g_expected == 201,
                "checkpoint has %lld tensors, config implies %lld",
                (long long)fp4_st_ckpt_count(ck), (long long)g_expected);

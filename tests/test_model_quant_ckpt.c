@@ -76,44 +76,26 @@ static void add_t(int64_t out, int64_t in, int kind, const char *fmt, ...) {
     d->kind = kind;
 }
 
-static void add_mlp(const char *p, int64_t inter) {
-    add_t(inter, 64, K_LIN, "%s.gate_proj.weight", p);
-    add_t(inter, 64, K_LIN, "%s.up_proj.weight", p);
-    add_t(64, inter, K_LIN, "%s.down_proj.weight", p);
+/* Names and shapes of ds §3 for the config above: the model's manifest. */
+static int add_info(void *ctx, const fp4m_tensor_info *t) {
+    (void)ctx;
+    int kind = t->slot == FP4M_SLOT_EMBED ? K_EMBED : t->slot == FP4M_SLOT_BIAS ? K_BIAS
+               : t->in == 0                ? K_NORM : K_LIN;
+    add_t(t->out, t->in, kind, "%s", t->name);
+    return 0;
 }
 
-/* Names and shapes of ds §3 for the config above. */
 static void build_list(int moe_inter) {
+    char cfg[2048];
+    fp4m_config c;
     g_nt = 0;
-    add_t(64, 64, K_EMBED, "model.embed_tokens.weight");
-    for (int l = 0; l < 2; l++) {
-        char p[64], q[96];
-        snprintf(p, sizeof p, "model.layers.%d", l);
-        add_t(64, 0, K_NORM, "%s.input_layernorm.weight", p);
-        add_t(64, 0, K_NORM, "%s.post_attention_layernorm.weight", p);
-        add_t(32, 64, K_LIN, "%s.self_attn.q_a_proj.weight", p);
-        add_t(32, 0, K_NORM, "%s.self_attn.q_a_layernorm.weight", p);
-        add_t(2 * 32, 32, K_LIN, "%s.self_attn.q_b_proj.weight", p);
-        add_t(32 + 16, 64, K_LIN, "%s.self_attn.kv_a_proj_with_mqa.weight", p);
-        add_t(32, 0, K_NORM, "%s.self_attn.kv_a_layernorm.weight", p);
-        add_t(2 * (16 + 16), 32, K_LIN, "%s.self_attn.kv_b_proj.weight", p);
-        add_t(64, 2 * 16, K_LIN, "%s.self_attn.o_proj.weight", p);
-        if (l == 0) {
-            snprintf(q, sizeof q, "%s.mlp", p);
-            add_mlp(q, 96);
-            continue;
-        }
-        add_t(4, 64, K_LIN, "%s.mlp.gate.weight", p);
-        add_t(4, 0, K_BIAS, "%s.mlp.gate.e_score_correction_bias", p);
-        for (int e = 0; e < 4; e++) {
-            snprintf(q, sizeof q, "%s.mlp.experts.%d", p, e);
-            add_mlp(q, moe_inter);
-        }
-        snprintf(q, sizeof q, "%s.mlp.shared_experts", p);
-        add_mlp(q, moe_inter);
-    }
-    add_t(64, 0, K_NORM, "model.norm.weight");
-    add_t(64, 64, K_LIN, "lm_head.weight");
+    config_text(cfg, sizeof cfg, moe_inter, NULL);
+    if (fp4t_check(fp4m_config_parse(cfg, &c) == 0, "test config: %s", fp4_last_error()))
+        fp4m_manifest(&c, add_info, NULL);
+    /* embed; layer 0: 2 norms + 7 attention + 3 MLP; layer 1: 2 norms + 7
+     * attention + router and bias + 4 experts x 3 + shared x 3; norm; lm_head. */
+    fp4t_check(g_nt == 1 + 12 + 26 + 2, "the manifest of the test config has %d tensors, "
+               "expected 41", g_nt);
 }
 
 static int find_t(const char *name) {
