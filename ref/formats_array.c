@@ -28,7 +28,10 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FP4_X86_DISPATCH 1
-#define FP4_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+/* Feature lists (added to the baseline), not arch= (which replaces it): with
+ * -march=native the always_inline helpers carry the native features, and a
+ * caller must hold every feature of an inlined callee (GCC refuses otherwise). */
+#define FP4_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512cd,avx2,fma,bmi,bmi2,lzcnt,movbe,popcnt")))
 #define FP4_TARGET_AVX2 __attribute__((target("avx2")))
 #else
 #define FP4_X86_DISPATCH 0
