@@ -4,8 +4,12 @@
 #include "args.h"
 #include "commands.h"
 #include "fp4kernels.h"
+#include "fp4model.h"
 #include "render.h"
 
+#include <gmp.h>
+#include <mpfr.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,21 +45,37 @@ static void print_help(void) {
          "failed self-check, 2 bad arguments (one line on stderr).");
 }
 
+/* Optional pieces are reported, never silently substituted: without CUDA the
+ * kernels report "not built"; without libmkl_rt, RoPE trig 'mkl' fails with
+ * a message (the 'cr' default needs nothing). Everything else is required at
+ * configure time. */
 static int print_version(int argc, char **argv) {
     bool json = argc > 2 && strcmp(argv[2], "--json") == 0;
     if (argc > (json ? 3 : 2))
         return cli_usage_error("--version: unexpected argument '%s' (valid: --json)",
                                argv[json ? 3 : 2]);
+    bool cuda = fp4k_built_with_cuda(), mkl = fp4m_trig_mkl_available() != 0;
     if (!json) {
         printf("fp4sim %s\n", FP4SIM_VERSION);
-        printf("CUDA kernels built: %s; SIMD: %s\n", fp4k_built_with_cuda() ? "yes" : "no",
-               fp4_simd_level());
+        printf("CUDA kernels built: %s; SIMD: %s\n", cuda ? "yes" : "no", fp4_simd_level());
+        printf("optional: Intel MKL runtime (RoPE trig 'mkl'): %s\n",
+               mkl ? "loaded" : "not found");
+        printf("libraries: MPFR %s, GMP %s, %s, cJSON %s\n", mpfr_get_version(), gmp_version,
+               OpenSSL_version(OPENSSL_VERSION), cJSON_Version());
         return CLI_OK;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "version", FP4SIM_VERSION);
-    cJSON_AddBoolToObject(o, "cuda", fp4k_built_with_cuda());
+    cJSON_AddBoolToObject(o, "cuda", cuda);
     cJSON_AddStringToObject(o, "simd", fp4_simd_level());
+    cJSON *opt = cJSON_AddObjectToObject(o, "optional");
+    cJSON_AddBoolToObject(opt, "cuda_kernels", cuda);
+    cJSON_AddBoolToObject(opt, "mkl_runtime", mkl);
+    cJSON *libs = cJSON_AddObjectToObject(o, "libraries");
+    cJSON_AddStringToObject(libs, "mpfr", mpfr_get_version());
+    cJSON_AddStringToObject(libs, "gmp", gmp_version);
+    cJSON_AddStringToObject(libs, "openssl", OpenSSL_version(OPENSSL_VERSION));
+    cJSON_AddStringToObject(libs, "cjson", cJSON_Version());
     return cli_json_print(o);
 }
 
