@@ -190,119 +190,27 @@ static const cli_opt k_opts[] = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Generated inputs (docs/cli.md: the streams of fp4rng.h)                   */
+/* Inputs: generated (fp4_tensor_random) or files (fp4_disk_read)            */
 /* ------------------------------------------------------------------------ */
-
-static uint32_t rand32(uint64_t seed, uint32_t stream, uint64_t i) {
-    return fp4_rand32(seed, stream, FP4_RNG_SUB_PLAIN, i);
-}
-
-/* Element code i of a generated operand: finite codes only (no NaN/Inf). */
-static uint64_t gen_code(fp4_format f, uint32_t w) {
-    switch (f) {
-    case FP4_FMT_E4M3: { uint32_t i = w % 254; return i < 127 ? i : i + 1; }     /* no 0x7F/0xFF */
-    case FP4_FMT_E5M2: { uint32_t i = w % 248; return i < 124 ? i : i + 4; }     /* no Inf/NaN */
-    case FP4_FMT_F16: /* exponent field 5..24 (numerics.md §5.2's distribution) */
-        return (w & 0x83FFu) | ((5u + (w >> 16) % 20u) << 10);
-    case FP4_FMT_BF16: return (w & 0x807Fu) | ((100u + (w >> 16) % 51u) << 7);
-    case FP4_FMT_F32: return (w & 0x807FFFFFu) | ((100u + (w >> 24) % 51u) << 23);
-    default: return w & 0xFu; /* e2m1 */
-    }
-}
-
-/* Scale code of block i: UE4M3 0x30..0x3F (0.5..1.875, the historic NVFP4
- * generator), UE8M0 2^-4..2^4, F32 (1 + m 2^-23) 2^(-8..8). */
-static uint64_t gen_scale(fp4_format f, uint32_t w) {
-    if (f == FP4_FMT_UE4M3) return 0x30u + w % 16u;
-    if (f == FP4_FMT_UE8M0) return 123u + w % 9u;
-    return (w & 0x7FFFFFu) | ((119u + (w >> 23) % 17u) << 23);
-}
 
 static int generate_operand(operand *op, fp4_tkind kind, uint64_t seed, uint32_t stream,
                             int64_t rows, int64_t k) {
-    fp4_tensor t;
-    switch (kind) {
-    case FP4_TK_NVFP4: t = fp4_tensor_nvfp4(rows, k, NULL, NULL, 1.0f); break;
-    case FP4_TK_MXFP4: t = fp4_tensor_mx(FP4_FMT_E2M1, rows, k, NULL, NULL); break;
-    case FP4_TK_MXFP8_E4M3: t = fp4_tensor_mx(FP4_FMT_E4M3, rows, k, NULL, NULL); break;
-    case FP4_TK_MXFP8_E5M2: t = fp4_tensor_mx(FP4_FMT_E5M2, rows, k, NULL, NULL); break;
-    case FP4_TK_FP8_BLOCK128: t = fp4_tensor_fp8_block(rows, k, NULL, NULL, 1); break;
-    case FP4_TK_E4M3: t = fp4_tensor_plain(FP4_FMT_E4M3, rows, k, NULL); break;
-    case FP4_TK_E5M2: t = fp4_tensor_plain(FP4_FMT_E5M2, rows, k, NULL); break;
-    case FP4_TK_F16: t = fp4_tensor_plain(FP4_FMT_F16, rows, k, NULL); break;
-    case FP4_TK_BF16: t = fp4_tensor_plain(FP4_FMT_BF16, rows, k, NULL); break;
-    case FP4_TK_F32: t = fp4_tensor_plain(FP4_FMT_F32, rows, k, NULL); break;
-    default: return cli_usage_error("gemm: --kind %s cannot be generated", fp4_tkind_name(kind));
-    }
-    if (fp4_tensor_scaled(&t) && t.scale_fmt != FP4_FMT_F32 && k % t.block)
-        return cli_usage_error("gemm: --k %lld is not a multiple of %d (the %s block)",
-                               (long long)k, t.block, fp4_tkind_name(kind));
-    const int64_t nc = fp4_tensor_codes_bytes(&t), ns = fp4_tensor_scales_count(&t);
-    const int cb = fp4_format_code_bytes(t.elem), sb = fp4_tensor_scale_bytes(&t);
-    op->codes = malloc((size_t)(nc ? nc : 1));
-    op->scales = malloc((size_t)(ns ? ns * sb : 1));
-    if (!op->codes || !op->scales) return cli_fail("gemm: out of memory");
-    uint8_t *c8 = op->codes;
-    if (t.packed) { /* NVFP4 / MXFP4: byte i = low byte of word i (two codes) */
-        for (int64_t i = 0; i < nc; i++) c8[i] = (uint8_t)rand32(seed, stream, (uint64_t)i);
-    } else {
-        for (int64_t i = 0; i < rows * k; i++) {
-            uint64_t code = gen_code(t.elem, rand32(seed, stream, (uint64_t)i));
-            if (cb == 1) c8[i] = (uint8_t)code;
-            else if (cb == 2) ((uint16_t *)op->codes)[i] = (uint16_t)code;
-            else ((uint32_t *)op->codes)[i] = (uint32_t)code;
-        }
-    }
-    for (int64_t i = 0; i < ns; i++) {
-        uint64_t s = gen_scale(t.scale_fmt, rand32(seed, stream + 1, (uint64_t)i));
-        if (sb == 1) ((uint8_t *)op->scales)[i] = (uint8_t)s;
-        else ((uint32_t *)op->scales)[i] = (uint32_t)s;
-    }
-    t.codes = op->codes;
-    t.scales = fp4_tensor_scaled(&t) ? op->scales : NULL;
-    op->t = t;
+    if (fp4_tensor_random(kind, rows, k, seed, stream, &op->t, &op->codes))
+        return cli_lib_error("gemm: --kind %s", fp4_tkind_name(kind));
     return CLI_OK;
 }
 
-/* ------------------------------------------------------------------------ */
-/* File inputs: fp4sim's on-disk convention (fp4tensor.h)                    */
-/* ------------------------------------------------------------------------ */
-
+/* fp4sim's on-disk convention: NAME, NAME_scale, NAME_scale_2 with
+ * --a-tensor NAME, else the bare file's codes, scales, global_scale. */
 static int load_operand(operand *op, const char *which, const char *path, const char *prefix) {
     if (fp4_st_open(path, &op->f) != FP4_ST_OK) return cli_lib_error("gemm: %s", which);
     fp4_disk_tensor d;
-    int rc;
-    if (prefix) {
-        rc = fp4_disk_read(NULL, op->f, FP4_DISK_FP4SIM, prefix, NULL, &d);
-    } else { /* 'codes', 'scales', 'global_scale' */
-        const fp4_st_tensor *tc = fp4_st_find(op->f, "codes"), *ts = fp4_st_find(op->f, "scales");
-        const fp4_st_tensor *tg = fp4_st_find(op->f, "global_scale");
-        if (!tc || !ts)
-            return cli_usage_error("gemm: %s: %s has no tensor '%s' (or give --%c-tensor NAME)",
-                                   which, path, tc ? "scales" : "codes", which[2]);
-        if (tc->dtype != FP4_ST_U8 || tc->ndim != 2)
-            return cli_usage_error("gemm: %s: tensor 'codes' is %s with %d dims; expected U8 "
-                                   "[rows, K/2]", which, tc->dtype_name, (int)tc->ndim);
-        int64_t rows = tc->shape[0], k = 2 * tc->shape[1];
-        if (k % 16)
-            return cli_usage_error("gemm: %s: K = %lld (2 x %lld columns of 'codes') is not a "
-                                   "multiple of 16", which, (long long)k, (long long)tc->shape[1]);
-        if ((ts->dtype != FP4_ST_F8_E4M3 && ts->dtype != FP4_ST_U8) || ts->ndim != 2 ||
-            ts->shape[0] != rows || ts->shape[1] != k / 16)
-            return cli_usage_error("gemm: %s: tensor 'scales' is %s %dd [%lld, %lld]; expected "
-                                   "F8_E4M3 [%lld, %lld] (linear layout)", which, ts->dtype_name,
-                                   (int)ts->ndim, (long long)ts->shape[0], (long long)ts->shape[1],
-                                   (long long)rows, (long long)(k / 16));
-        float g = 1.0f;
-        if (tg && (tg->dtype != FP4_ST_F32 || tg->numel != 1))
-            return cli_usage_error("gemm: %s: tensor 'global_scale' is %s with %lld elements; "
-                                   "expected an F32 scalar", which, tg->dtype_name,
-                                   (long long)tg->numel);
-        if (tg) memcpy(&g, tg->data, 4);
-        d.t = fp4_tensor_nvfp4(rows, k, tc->data, ts->data, g);
-        rc = 0;
+    if (fp4_disk_read(NULL, op->f, FP4_DISK_FP4SIM, prefix ? prefix : "", NULL, &d)) {
+        if (!prefix && !fp4_st_find(op->f, "codes"))
+            return cli_usage_error("gemm: %s: %s has no tensor 'codes' (or give --%c-tensor "
+                                   "NAME)", which, path, which[2]);
+        return cli_lib_error("gemm: %s: %s", which, path);
     }
-    if (rc) return cli_lib_error("gemm: %s", which);
     /* Private copies: the mapping may be unaligned for wide elements. */
     int64_t nc = fp4_tensor_codes_bytes(&d.t);
     int64_t ns = fp4_tensor_scales_count(&d.t) * fp4_tensor_scale_bytes(&d.t);
@@ -488,7 +396,7 @@ static int run(gemm_state *st) {
             c = malloc((size_t)(r.m * r.n) * sizeof *c + 1);
             if (!c) rc = cli_fail("gemm: out of memory");
             for (int64_t i = 0; c && i < r.m * r.n; i++)
-                c[i] = (float)(rand32(st->seed, FP4_RNG_GEMM_C, (uint64_t)i) >> 8) * 0x1p-23f - 1.0f;
+                c[i] = (float)(fp4_rand32(st->seed, FP4_RNG_GEMM_C, FP4_RNG_SUB_PLAIN, (uint64_t)i) >> 8) * 0x1p-23f - 1.0f;
         }
     }
     size_t width = st->call.out == FP4_FMT_F32 ? 4 : 2;

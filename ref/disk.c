@@ -22,6 +22,10 @@ int fp4_disk_names_of(fp4_disk_conv c, const char *stem, fp4_disk_names *o) {
 #define NAME(field, fmt) snprintf(o->field, sizeof o->field, fmt, stem)
     switch (c) {
     case FP4_DISK_FP4SIM:
+        if (!stem[0]) { /* the bare NVFP4 file (gemm --a without --a-tensor) */
+            NAME(codes, "%scodes"), NAME(scale, "%sscales"), NAME(global, "%sglobal_scale");
+            break;
+        }
         NAME(codes, "%s"), NAME(scale, "%s_scale"), NAME(global, "%s_scale_2");
         break;
     case FP4_DISK_MODELOPT: /* recipes.md §7.1 */

@@ -105,6 +105,15 @@ fp4_value fp4_tensor_value(const fp4_tensor *t, int64_t r, int64_t c);
  * nothing was allocated). 0 or -1. */
 int fp4_tensor_linearize(const fp4_tensor *t, fp4_tensor *out, void **owned);
 
+/* A reproducible random operand (the generated inputs of `fp4sim gemm`,
+ * docs/cli.md): finite element codes from fp4rng.h stream `stream` (word i
+ * gives element i, or byte i of packed E2M1), block scales from stream + 1
+ * (UE4M3 0.5..1.875, UE8M0 2^-4..2^4, FP32 2^-8..2^8), linear layout, global
+ * scale 1. K must be a multiple of the block (1x16 / 1x32; FP8 blocks of 128
+ * take any K). Codes and scales live in *owned (free() it). 0 or -1. */
+int fp4_tensor_random(fp4_tkind kind, int64_t rows, int64_t cols, uint64_t seed,
+                      uint32_t stream, fp4_tensor *out, void **owned);
+
 /* ---------------------------------------------------------------------------
  * On-disk conventions of quantized linear weights (recipes.md §7): which
  * tensors of a safetensors file hold one fp4_tensor, and how the tensor
@@ -122,6 +131,9 @@ int fp4_tensor_linearize(const fp4_tensor *t, fp4_tensor *out, void **owned);
  *             codes (or F8_E4M3 / F8_E5M2 for FP8 elements), stem_scale
  *             F8_E4M3 / F8_E8M0 (U8 [padded tiles] when swizzled), stem_scale_2
  *             F32 [] (decode); the recipe, kind and layout in __metadata__.
+ *             With the empty stem "", the bare NVFP4 file of `fp4sim gemm
+ *             --a`: codes U8 [rows, K/2], scales F8_E4M3 or U8 [rows, K/16],
+ *             global_scale F32 scalar (decode, optional).
  * ------------------------------------------------------------------------- */
 
 typedef enum fp4_disk_conv {

@@ -8,3 +8,10 @@ add_test(NAME test_engines
          COMMAND test_engines $<TARGET_FILE:fp4_plugin_example> ${CMAKE_CURRENT_SOURCE_DIR}/data
                  ${CMAKE_CURRENT_BINARY_DIR}/engines)
 set_tests_properties(test_engines PROPERTIES LABELS unit)
+
+# The recorded H100 cuBLASLt outputs, reproduced by emu engines with a kernel
+# structure (docs/emu.md).
+add_executable(test_emu_cublas test_emu_cublas.c)
+target_link_libraries(test_emu_cublas PRIVATE fp4conform fp4ref fp4testutil)
+add_test(NAME test_emu_cublas COMMAND test_emu_cublas ${CMAKE_CURRENT_SOURCE_DIR}/data)
+set_tests_properties(test_emu_cublas PROPERTIES LABELS unit)
