@@ -15,3 +15,8 @@ add_executable(test_emu_cublas test_emu_cublas.c)
 target_link_libraries(test_emu_cublas PRIVATE fp4conform fp4ref fp4testutil)
 add_test(NAME test_emu_cublas COMMAND test_emu_cublas ${CMAKE_CURRENT_SOURCE_DIR}/data)
 set_tests_properties(test_emu_cublas PROPERTIES LABELS unit)
+# The search tool itself still runs (its --verify uses the public API only).
+add_test(NAME tool_cublas_search_verify
+         COMMAND cublas_search --verify --file
+                 ${CMAKE_CURRENT_SOURCE_DIR}/data/h100-cublaslt-gemm/h100-cublaslt-gemm.safetensors)
+set_tests_properties(tool_cublas_search_verify PROPERTIES LABELS unit)

@@ -573,7 +573,7 @@ int main(int argc, char **argv) {
     selfcheck_add();
     fp4_st_file *f;
     if (fp4_st_open(g_path, &f) != FP4_ST_OK) {
-        fprintf(stderr, "cannot open %s: %s\n", g_path, fp4_st_errmsg());
+        fprintf(stderr, "cannot open %s: %s\n", g_path, fp4_last_error());
         return 1;
     }
     if (verify) {
