@@ -12,5 +12,6 @@ int cli_cmd_quantize(int argc, char **argv);
 int cli_cmd_gemm(int argc, char **argv);
 int cli_cmd_model(int argc, char **argv);
 int cli_cmd_probe(int argc, char **argv);
+int cli_cmd_engines(int argc, char **argv);
 
 #endif

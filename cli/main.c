@@ -28,6 +28,7 @@ static const cli_command k_commands[] = {
     {"quantize", cli_cmd_quantize, "quantize safetensors tensors with NVFP4/MX recipes"},
     {"gemm", cli_cmd_gemm, "run the exact NVFP4 GEMM oracle on files or generated inputs"},
     {"model", cli_cmd_model, "DeepSeek-V3/R1 forward: info, run, synth"},
+    {"engines", cli_cmd_engines, "list the GEMM engines (--engine SPEC): presets, evidence"},
     {"probe", cli_cmd_probe, "fingerprint the GPU's tensor cores (fit the datapath model)"},
 };
 enum { NCOMMANDS = sizeof k_commands / sizeof k_commands[0] };

@@ -166,7 +166,7 @@ static bool name_eq(const char *a, const char *b) {
 const fp4emu_preset *fp4emu_preset_get(const char *name) {
     for (int i = 0; name && i < NPRESETS; i++)
         if (name_eq(name, k_presets[i].name)) return &k_presets[i];
-    fp4_fail("emu: unknown preset '%s' (fp4emu_preset_list shows them)", name ? name : "(null)");
+    fp4_fail("emu: unknown preset '%s' ('fp4sim engines' lists them)", name ? name : "(null)");
     return NULL;
 }
 

@@ -20,3 +20,18 @@ add_test(NAME tool_cublas_search_verify
          COMMAND cublas_search --verify --file
                  ${CMAKE_CURRENT_SOURCE_DIR}/data/h100-cublaslt-gemm/h100-cublaslt-gemm.safetensors)
 set_tests_properties(tool_cublas_search_verify PROPERTIES LABELS unit)
+
+# fp4sim engines: the list (with each preset's evidence), one spec opened.
+if(COMMAND fp4_cli_test AND TARGET fp4sim)
+  fp4_cli_test(engines_list text ARGS engines
+               REGEX "sm90-qgmma-e4m3-f32 +measured.*evidence of each emu preset.*sm90-qgmma-e4m3-f32 \\[measured\\]: wgmma")
+  fp4_cli_test(engines_json json ARGS engines --json
+               CHECKS "emu_presets.0.spec=emu:sm90-hgmma-f16~emu_presets.0.status=measured~kinds.0=ref")
+  # (A ';' structure cannot pass through CMake's argument lists; the
+  # override form shows the same path. Structures: test_emu_cublas.)
+  fp4_cli_test(engines_one text ARGS engines emu:sm90-qgmma-e4m3-f32:F=14
+               REGEX "kind: +emu.*F=14.*QGMMA")
+  fp4_cli_test(engines_one_json json ARGS engines ref --json CHECKS "kind=ref~exact=ON")
+  fp4_cli_test(engines_unknown usage ARGS engines emu:no-such-preset)
+  fp4_cli_test(engines_two usage ARGS engines ref ref)
+endif()
