@@ -48,9 +48,11 @@ int fp4conf_plugin_open(const char *args, fp4_engine **out) {
     }
     fp4_engine *inner = NULL;
     if (open_fn(colon ? colon + 1 : "", &inner) != 0 || !inner) {
+        fp4_fail("plugin: '%s' refused to open%s%s", path, inner && inner->error ? ": " : "",
+                 inner && inner->error ? inner->error(inner) : "");
+        if (inner && inner->close) inner->close(inner);
         dlclose(lib);
-        return fp4_fail("plugin: '%s' refused to open%s%s", path, inner && inner->error ? ": " : "",
-                        inner && inner->error ? inner->error(inner) : "");
+        return -1;
     }
     if (inner->abi != FP4_ENGINE_ABI_VERSION || !inner->gemm) {
         if (inner->close) inner->close(inner);
