@@ -2,8 +2,9 @@
  * (fp4gemm.h): the exact result of the operation, rounded once by ref/'s
  * one rounding routine (fp4_encode_bigint). IEEE 754-2019 §6 for special
  * values and signs of zero; the FP32 epilogue and emu/'s adds use these, so
- * no result depends on the host FPU. test_ops checks them against the
- * host's IEEE arithmetic in all four directed / nearest modes. */
+ * no result depends on the host FPU. test_ops checks them against MPFR
+ * (every pair of codes of the <= 8-bit formats, random F16/BF16/F32/F64)
+ * and against the host's IEEE arithmetic in RNE, RZ, RU and RD. */
 #include "fp4ref.h"
 
 #include <gmp.h>
